@@ -1,0 +1,1 @@
+"""Reading what the worker publishes: the recommendations subscriber."""

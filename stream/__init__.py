@@ -1,0 +1,1 @@
+"""PagePilot's stream: the Faust app, its records, agents and learning code."""

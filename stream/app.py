@@ -1,0 +1,32 @@
+"""The Faust application. Agents live in :mod:`stream.agents` (found by autodiscovery).
+
+Run a worker with ``pagepilot worker`` or ``faust -A stream.app worker -l info``.
+"""
+
+from pathlib import Path
+
+import faust
+
+from stream.config import settings
+
+
+def create_app(agent_modules: list[str]) -> faust.App:
+    """A Faust app configured from the settings, discovering agents in ``agent_modules``."""
+    config = settings()
+    return faust.App(
+        config.app_id,
+        broker=f"kafka://{config.bootstrap}",
+        store="rocksdb://",  # RocksDB through rocksdict
+        datadir=str(Path(config.data_dir) / config.app_id),
+        topic_partitions=config.partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=config.broker_session_timeout_s,
+        web_host=config.web_host,
+        web_port=config.web_port,
+        autodiscover=agent_modules,
+        origin="stream",
+    )
+
+
+app = create_app(["stream.agents"])

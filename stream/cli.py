@@ -1,0 +1,160 @@
+"""The ``pagepilot`` command line: one entry point, a subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = _parser().parse_known_args(argv)
+    if extra and args.command != "worker":
+        _parser().error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return args.run(args, extra) or 0
+    except (ValueError, LookupError, FileNotFoundError, RuntimeError, TimeoutError) as exc:
+        print(f"pagepilot {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pagepilot {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pagepilot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    kafka = commands.add_parser("kafka", help="the embedded Kafka broker")
+    kafka.add_argument("action", choices=["up", "down", "status", "reset", "fetch"])
+    kafka.set_defaults(run=_kafka)
+
+    worker = commands.add_parser(
+        "worker", help="run a Faust worker (extra options go to `faust worker`)")
+    worker.add_argument("--app", default="stream.app", help=argparse.SUPPRESS)
+    worker.set_defaults(run=_worker)
+
+    generate = commands.add_parser("generate", help="write a GStore-like sample file")
+    generate.add_argument("-o", "--output", required=True)
+    generate.add_argument("-n", "--sessions", type=int, default=2000)
+    generate.add_argument("--seed", type=int, default=7)
+    generate.add_argument("--format", default="pagepilot", choices=["pagepilot", "ga360", "csv"])
+    generate.set_defaults(run=_generate)
+
+    replay = commands.add_parser("replay", help="replay page views into Kafka")
+    replay.add_argument("file", nargs="?", help="input file (default: the bundled generator)")
+    replay.add_argument("--format", default="auto",
+                        choices=["auto", "pagepilot", "ga360", "ga4", "csv"])
+    replay.add_argument("--columns", help="CSV column mapping, e.g. session_id=sid,timestamp=ts,page_path=url")
+    replay.add_argument("--sessions", type=int, default=2000,
+                        help="sessions to generate when no file is given")
+    replay.add_argument("--seed", type=int, default=7)
+    pace = replay.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, help="times faster than the original timestamps")
+    pace.add_argument("--max-rate", type=float, help="at most N events per second")
+    pace.add_argument("--as-fast-as-possible", action="store_true", help="no pacing (default)")
+    replay.add_argument("--limit", type=int, help="send at most N events")
+    replay.set_defaults(run=_replay)
+
+    recs = commands.add_parser("recommendations", help="print recommendations from the topic")
+    recs.add_argument("--follow", "-f", action="store_true", help="wait for new ones")
+    recs.add_argument("--session", help="only this session id")
+    recs.add_argument("--json", action="store_true", help="one JSON object per line")
+    recs.set_defaults(run=_recommendations)
+
+    demo = commands.add_parser("demo", help="broker, worker and replay of the bundled sample")
+    demo.add_argument("--sessions", type=int, default=2000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(run=_demo)
+
+    bench = commands.add_parser("bench", help="measure replay, worker and a Faust pass-through")
+    bench.add_argument("--events", type=int, default=20000)
+    bench.add_argument("--rate", type=float, default=500.0,
+                       help="paced rate of the latency phase (events/s)")
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def _kafka(args, _extra) -> int:
+    from stream.broker import kafka_command
+    return kafka_command(args.action)
+
+
+def _worker(args, extra) -> int:
+    from stream import broker
+    from stream.config import settings
+
+    config = settings()
+    broker.wait_until_answers(config.bootstrap, timeout_s=15)
+    broker.ensure_topics(config, config.topic_partitions())
+    app = __import__(args.app, fromlist=["app"]).app
+    Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
+    if not any(arg in ("-l", "--loglevel") or arg.startswith("--loglevel=") for arg in extra):
+        extra = ["--loglevel", "info", *extra]
+    sys.argv = ["pagepilot worker", "worker", *extra]
+    app.main()
+    return 0
+
+
+def _generate(args, _extra) -> int:
+    from producers.generator import write_sample
+    count = write_sample(args.output, args.sessions, args.seed, fmt=args.format)
+    print(f"wrote {count:,} events of {args.sessions:,} sessions to {args.output}")
+    return 0
+
+
+def _replay(args, _extra) -> int:
+    from producers.generator import generate
+    from producers.loaders import parse_column_map
+    from producers.replay import Pacing, ReplayStats, make_producer, read_events, replay
+    from stream.config import settings
+
+    config = settings()
+    stats = ReplayStats()
+    if args.file:
+        columns = parse_column_map(args.columns) if args.columns else None
+        events = read_events(args.file, args.format, columns, stats)
+        total = len(events)
+    else:
+        events, total = generate(args.sessions, seed=args.seed), None
+    producer = make_producer(config)
+    try:
+        replay(events, producer, config.pageviews_topic, limit=args.limit, stats=stats,
+               pacing=Pacing(speed=args.speed, max_rate=args.max_rate), total=total)
+    finally:
+        producer.close()
+    print(stats.summary())
+    return 130 if stats.interrupted else (1 if stats.failed else 0)
+
+
+def _recommendations(args, _extra) -> int:
+    from consumers.subscriber import subscribe
+    for rec in subscribe(follow=args.follow, session_id=args.session):
+        if args.json:
+            print(json.dumps(rec.asdict(), default=lambda item: item.asdict()), flush=True)
+        else:
+            print(_describe(rec), flush=True)
+    return 0
+
+
+def _describe(rec) -> str:
+    if rec.cold:
+        choice = "no recommendation yet (cold start)"
+    else:
+        choice = ", ".join(f"{item.cluster} ({item.score:.2f})" for item in rec.items)
+    return f"{rec.session_id} {rec.event_id} on {rec.cluster} -> {choice} [{rec.policy} v{rec.policy_version}]"
+
+
+def _demo(args, _extra) -> int:
+    from stream.demo import run_demo
+    return run_demo(sessions=args.sessions, seed=args.seed)
+
+
+def _bench(args, _extra) -> int:
+    from stream.bench import run_bench
+    return run_bench(events=args.events, rate=args.rate)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

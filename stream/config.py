@@ -1,0 +1,128 @@
+"""All configuration of PagePilot, read once from the environment.
+
+Every setting has a documented default; README's configuration table lists the same
+variables (a unit test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from pathlib import Path
+
+_DEFAULT_CLUSTER_RULES = Path(__file__).with_name("clusters.toml")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Typed settings; each field names its environment variable in ``metadata``."""
+
+    bootstrap_servers: str = dataclasses.field(
+        default="", metadata={"env": "KAFKA_BOOTSTRAP_SERVERS",
+                              "doc": "Kafka cluster to use; empty = the embedded broker"})
+    app_id: str = dataclasses.field(
+        default="pagepilot", metadata={"env": "PAGEPILOT_APP_ID",
+                                       "doc": "Faust app id (consumer group, changelog prefix)"})
+    pageviews_topic: str = dataclasses.field(
+        default="pageviews", metadata={"env": "PAGEPILOT_PAGEVIEWS_TOPIC", "doc": "input topic"})
+    steps_topic: str = dataclasses.field(
+        default="pagepilot-steps", metadata={"env": "PAGEPILOT_STEPS_TOPIC",
+                                             "doc": "internal topic keyed by page cluster"})
+    recommendations_topic: str = dataclasses.field(
+        default="recommendations", metadata={"env": "PAGEPILOT_RECOMMENDATIONS_TOPIC",
+                                             "doc": "output topic (key: session id)"})
+    dead_letter_topic: str = dataclasses.field(
+        default="pageviews.dlq", metadata={"env": "PAGEPILOT_DEAD_LETTER_TOPIC",
+                                           "doc": "rejected input, raw bytes and reason"})
+    partitions: int = dataclasses.field(
+        default=4, metadata={"env": "PAGEPILOT_PARTITIONS",
+                             "doc": "partitions of every topic PagePilot creates"})
+    session_timeout_s: float = dataclasses.field(
+        default=1800.0, metadata={"env": "PAGEPILOT_SESSION_TIMEOUT",
+                                  "doc": "inactivity (event time, seconds) that ends a session"})
+    top_k: int = dataclasses.field(
+        default=3, metadata={"env": "PAGEPILOT_TOP_K", "doc": "clusters per recommendation"})
+    cold_start_min: int = dataclasses.field(
+        default=5, metadata={"env": "PAGEPILOT_COLD_START_MIN",
+                             "doc": "transitions a cluster needs before it is recommended from"})
+    max_event_bytes: int = dataclasses.field(
+        default=16384, metadata={"env": "PAGEPILOT_MAX_EVENT_BYTES",
+                                 "doc": "larger input messages are dead-lettered"})
+    cluster_rules: str = dataclasses.field(
+        default=str(_DEFAULT_CLUSTER_RULES),
+        metadata={"env": "PAGEPILOT_CLUSTER_RULES",
+                  "doc": "TOML file of page-cluster rules (default: bundled GStore rules)"})
+    data_dir: str = dataclasses.field(
+        default=str(Path.home() / ".local/share/pagepilot"),
+        metadata={"env": "PAGEPILOT_DATA_DIR", "doc": "worker state (RocksDB tables)"})
+    cache_dir: str = dataclasses.field(
+        default=str(Path.home() / ".cache/pagepilot"),
+        metadata={"env": "PAGEPILOT_CACHE_DIR",
+                  "doc": "Kafka jars, embedded broker's log dir, pid and log file"})
+    kafka_version: str = dataclasses.field(
+        default="4.1.1", metadata={"env": "PAGEPILOT_KAFKA_VERSION",
+                                   "doc": "Apache Kafka release of the embedded broker"})
+    broker_port: int = dataclasses.field(
+        default=19092, metadata={"env": "PAGEPILOT_BROKER_PORT",
+                                 "doc": "embedded broker port (controller: port + 1)"})
+    broker_heap: str = dataclasses.field(
+        default="512m", metadata={"env": "PAGEPILOT_BROKER_HEAP",
+                                  "doc": "embedded broker JVM heap (-Xmx)"})
+    web_host: str = dataclasses.field(
+        default="127.0.0.1", metadata={"env": "PAGEPILOT_WEB_HOST",
+                                       "doc": "worker web server bind address"})
+    web_port: int = dataclasses.field(
+        default=6066, metadata={"env": "PAGEPILOT_WEB_PORT", "doc": "worker web server port"})
+    broker_session_timeout_s: float = dataclasses.field(
+        default=30.0, metadata={"env": "PAGEPILOT_GROUP_SESSION_TIMEOUT",
+                                "doc": "consumer-group session timeout of the worker (seconds)"})
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        values = {}
+        for field in dataclasses.fields(cls):
+            raw = os.environ.get(field.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            try:
+                values[field.name] = _cast(field, raw)
+            except ValueError:
+                raise ValueError(f"{field.metadata['env']}={raw!r} is not a valid {field.type}") from None
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as environment variables, for a child process such as a worker."""
+        return {field.metadata["env"]: str(getattr(self, field.name))
+                for field in dataclasses.fields(self)}
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external cluster is configured, so the embedded broker is used."""
+        return not self.bootstrap_servers
+
+    def topic_partitions(self) -> dict[str, int]:
+        """Every topic the stream reads or writes, with its partition count, to create up front."""
+        names = (self.pageviews_topic, self.steps_topic,
+                 self.recommendations_topic, self.dead_letter_topic)
+        return {name: self.partitions for name in names}
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers every client connects to."""
+        return self.bootstrap_servers or f"127.0.0.1:{self.broker_port}"
+
+
+def _cast(field: dataclasses.Field, raw: str):
+    caster = {"int": int, "float": float, "str": str}[field.type]
+    return caster(raw)
+
+
+@functools.lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process-wide settings (read from the environment on first use)."""
+    return Settings.from_env()

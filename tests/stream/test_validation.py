@@ -1,0 +1,51 @@
+import json
+
+import pytest
+
+from producers.malformed import KINDS, malformed_messages
+from stream.validation import InvalidEvent, parse_pageview, validate_pageview
+
+GOOD = {"event_id": "e1", "session_id": "s1", "visitor_id": "v1",
+        "timestamp": 1_501_591_568_000, "page_path": "/home", "page_title": "Home",
+        "hit_type": "TRANSACTION", "revenue": 12.5, "device": "desktop",
+        "channel": "Direct", "country": "Germany", "hit_number": 3}
+
+
+def test_a_valid_page_view_round_trips_unchanged():
+    view = parse_pageview(json.dumps(GOOD).encode())
+    assert view.asdict() == GOOD
+
+
+def test_integer_revenue_is_accepted_as_a_number():
+    assert parse_pageview(json.dumps({**GOOD, "revenue": 12}).encode()).revenue == 12.0
+
+
+def test_nulls_of_optional_fields_take_their_defaults():
+    view = parse_pageview(json.dumps({**GOOD, "device": None, "revenue": None}).encode())
+    assert (view.device, view.revenue) == ("", 0.0)
+
+
+@pytest.mark.parametrize("kind, key, value", malformed_messages(len(KINDS)))
+def test_every_kind_of_malformed_message_is_rejected_with_a_reason(kind, key, value):
+    with pytest.raises(InvalidEvent) as info:
+        parse_pageview(value)
+    assert str(info.value)
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"extra": 1}, "unknown field: extra"),
+    ({"timestamp": True}, "field timestamp must be int, got bool"),
+    ({"timestamp": 1_501_591_568}, "is before 2000-01-01"),
+    ({"session_id": "  "}, "field session_id is empty"),
+    ({"revenue": -3.0}, "revenue -3.0 is not between"),
+    ({"hit_number": -1}, "hit_number is negative"),
+    ({"page_title": "x" * 3000}, "longer than 2048"),
+])
+def test_field_rules(change, reason):
+    with pytest.raises(InvalidEvent, match=reason):
+        validate_pageview({**GOOD, **change})
+
+
+def test_size_limit_is_checked_before_parsing():
+    with pytest.raises(InvalidEvent, match="exceeds the limit of 100"):
+        parse_pageview(json.dumps(GOOD).encode(), max_bytes=100)
