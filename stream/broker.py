@@ -1,0 +1,614 @@
+"""The embedded default broker: a real Apache Kafka, fetched with Maven, run on loopback.
+
+When ``KAFKA_BOOTSTRAP_SERVERS`` is set nothing is started: the functions here only check that
+the cluster answers. Otherwise Apache Kafka (``org.apache.kafka:kafka_2.13``) and its
+dependencies are fetched once from Maven Central into ``<cache_dir>/kafka-<version>/lib``, a
+single-node KRaft log dir is formatted once under ``<cache_dir>/broker/``, and the broker runs
+as a detached JVM (its own session, so Ctrl-C in the shell that started it does not stop it).
+Readiness is decided by asking the admin API, never by reading logs.
+
+Only a process that is recorded in our pid file (or listens on our port) *and* whose command
+line is ``kafka.Kafka <our server.properties>`` is ever stopped.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import fcntl
+import logging
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+
+from stream.config import Settings, settings as current_settings
+
+log = logging.getLogger(__name__)
+
+LOG4J_SLF4J_VERSION = "2.24.3"
+DEPENDENCY_PLUGIN_VERSION = "3.8.1"
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be fetched, started, reached or stopped; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BrokerStatus:
+    """What is known about the broker PagePilot talks to."""
+
+    bootstrap: str
+    embedded: bool
+    running: bool
+    answering: bool
+    pid: int | None = None
+    log_path: Path | None = None
+    data_dir: Path | None = None
+    started: bool = False  # True when this very call started the JVM
+    startup_s: float | None = None
+
+    def describe(self) -> str:
+        """One short human line."""
+        if not self.embedded:
+            state = "answering" if self.answering else "NOT answering"
+            return f"external cluster {self.bootstrap}: {state}"
+        if not self.running:
+            return f"embedded broker: not running (data {self.data_dir})"
+        state = "answering" if self.answering else "not answering yet"
+        return f"embedded broker: running, pid {self.pid}, {self.bootstrap}, {state} (log {self.log_path})"
+
+
+# --------------------------------------------------------------------------- paths
+
+
+@dataclasses.dataclass(frozen=True)
+class _Paths:
+    jars: Path
+    home: Path
+
+    @classmethod
+    def of(cls, cfg: Settings) -> "_Paths":
+        cache = Path(cfg.cache_dir).expanduser()
+        return cls(jars=cache / f"kafka-{cfg.kafka_version}", home=cache / "broker")
+
+    lib = property(lambda self: self.jars / "lib")
+    jars_marker = property(lambda self: self.jars / ".complete")
+    data = property(lambda self: self.home / "data")
+    server_properties = property(lambda self: self.home / "server.properties")
+    log4j = property(lambda self: self.home / "log4j2.properties")
+    cluster_id = property(lambda self: self.home / "cluster-id")
+    pid_file = property(lambda self: self.home / "broker.pid")
+    broker_log = property(lambda self: self.home / "broker.log")
+    stdout_log = property(lambda self: self.home / "stdout.log")
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Serialise fetch/start between processes (two `up` at once start one broker)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- jars
+
+
+def _pom(cfg: Settings) -> str:
+    return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>pagepilot</groupId>
+  <artifactId>embedded-kafka</artifactId>
+  <version>{cfg.kafka_version}</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{cfg.kafka_version}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId>
+      <version>{LOG4J_SLF4J_VERSION}</version>
+    </dependency>
+  </dependencies>
+  <build><plugins><plugin>
+    <groupId>org.apache.maven.plugins</groupId><artifactId>maven-dependency-plugin</artifactId>
+    <version>{DEPENDENCY_PLUGIN_VERSION}</version>
+  </plugin></plugins></build>
+</project>
+"""
+
+
+def jars_ready(cfg: Settings) -> bool:
+    """True when the Kafka jars of ``cfg.kafka_version`` are completely in the cache."""
+    paths = _Paths.of(cfg)
+    return paths.jars_marker.exists() and any(paths.lib.glob("kafka_2.13-*.jar"))
+
+
+def _require_tool(name: str, hint: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        raise BrokerError(f"`{name}` not found on PATH: {hint}")
+    return found
+
+
+def ensure_jars(cfg: Settings) -> Path:
+    """Fetch Apache Kafka and its dependencies with Maven once; return the lib directory."""
+    paths = _Paths.of(cfg)
+    if jars_ready(cfg):
+        return paths.lib
+    mvn = _require_tool("mvn", "install Maven (and Java 17+) to run the embedded Kafka broker, "
+                               "or set KAFKA_BOOTSTRAP_SERVERS to use an existing cluster")
+    _require_tool("java", "install Java 17+ to run the embedded Kafka broker")
+    with _locked(paths.jars):
+        if jars_ready(cfg):  # another process finished while we waited
+            return paths.lib
+        shutil.rmtree(paths.lib, ignore_errors=True)
+        (paths.jars / "pom.xml").write_text(_pom(cfg))
+        command = [mvn, "-B", "-q", "dependency:copy-dependencies",
+                   "-DoutputDirectory=lib", "-DincludeScope=runtime"]
+        done = subprocess.run(command, cwd=paths.jars, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise BrokerError(f"Maven could not fetch Apache Kafka {cfg.kafka_version} "
+                              f"(exit {done.returncode}):\n{_tail(done.stdout + done.stderr)}")
+        count = len(list(paths.lib.glob("*.jar")))
+        paths.jars_marker.write_text(f"{count} jars\n")
+    return paths.lib
+
+
+# --------------------------------------------------------------------------- config files
+
+
+def _server_properties(cfg: Settings, paths: _Paths) -> str:
+    port, controller = cfg.broker_port, cfg.broker_port + 1
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@127.0.0.1:{controller}",
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+        f"log.dirs={paths.data}",
+        f"num.partitions={cfg.partitions}",
+        "offsets.topic.replication.factor=1",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        "auto.create.topics.enable=false",
+        "",
+    ])
+
+
+def _log4j_properties(paths: _Paths) -> str:
+    return "\n".join([
+        "status = warn",
+        "appender.file.type = RollingFile",
+        "appender.file.name = file",
+        f"appender.file.fileName = {paths.broker_log}",
+        f"appender.file.filePattern = {paths.broker_log}.%i",
+        "appender.file.layout.type = PatternLayout",
+        "appender.file.layout.pattern = [%d] %p %m (%c)%n",
+        "appender.file.policies.type = Policies",
+        "appender.file.policies.size.type = SizeBasedTriggeringPolicy",
+        "appender.file.policies.size.size = 10MB",
+        "appender.file.strategy.type = DefaultRolloverStrategy",
+        "appender.file.strategy.max = 2",
+        "rootLogger.level = WARN",
+        "rootLogger.appenderRef.file.ref = file",
+        "logger.started.name = kafka.server.KafkaRaftServer",
+        "logger.started.level = INFO",
+        "logger.state.name = state.change.logger",
+        "logger.state.level = ERROR",
+        "",
+    ])
+
+
+def _cluster_id(paths: _Paths) -> str:
+    """The persisted cluster id (a Kafka Uuid: 16 random bytes, base64url, no padding)."""
+    if paths.cluster_id.exists():
+        return paths.cluster_id.read_text().strip()
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    paths.cluster_id.write_text(cluster_id + "\n")
+    return cluster_id
+
+
+def _format_once(paths: _Paths) -> None:
+    if (paths.data / "meta.properties").exists():
+        return
+    command = ["java", "-cp", f"{paths.lib}/*", "kafka.tools.StorageTool", "format",
+               f"--cluster-id={_cluster_id(paths)}", "-c", str(paths.server_properties)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BrokerError(f"formatting the KRaft log dir {paths.data} failed:\n"
+                          f"{_tail(done.stdout + done.stderr)}")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _is_our_broker(pid: int, paths: _Paths) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        cmdline = proc.cmdline()
+        alive = proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return alive and "kafka.Kafka" in cmdline and str(paths.server_properties) in cmdline
+
+
+def _listener_pid(port: int) -> int | None:
+    """Pid of the process listening on a loopback TCP port (None if unknown or free)."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        return None
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return conn.pid
+    return None
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _read_pid(paths: _Paths) -> int | None:
+    try:
+        return int(paths.pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _our_pid(cfg: Settings, paths: _Paths) -> int | None:
+    """Pid of our running broker: from the pid file, or (pid file lost) the port's owner."""
+    for pid in (_read_pid(paths), _listener_pid(cfg.broker_port)):
+        if pid and _is_our_broker(pid, paths):
+            return pid
+    return None
+
+
+def _check_ports_free(cfg: Settings) -> None:
+    for port in (cfg.broker_port, cfg.broker_port + 1):
+        if _port_in_use(port):
+            owner = _listener_pid(port)
+            who = f"pid {owner} ({_short_cmdline(owner)})" if owner else "another process"
+            raise BrokerError(f"port {port} is taken by {who}, which is not PagePilot's broker; "
+                              "stop it, or set PAGEPILOT_BROKER_PORT, or point "
+                              "KAFKA_BOOTSTRAP_SERVERS at a running cluster")
+
+
+def _short_cmdline(pid: int) -> str:
+    try:
+        return " ".join(psutil.Process(pid).cmdline())[:120]
+    except psutil.Error:
+        return "unknown"
+
+
+def _java_command(cfg: Settings, paths: _Paths) -> list[str]:
+    return ["java", f"-Xmx{cfg.broker_heap}", f"-Xms{cfg.broker_heap}",
+            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={paths.log4j}",
+            "-cp", f"{paths.lib}/*", "kafka.Kafka", str(paths.server_properties)]
+
+
+def _spawn(cfg: Settings, paths: _Paths) -> subprocess.Popen:
+    if paths.broker_log.exists():  # so a failure shows this run's log only
+        paths.broker_log.replace(paths.broker_log.with_suffix(".log.previous"))
+    with open(paths.stdout_log, "wb") as out:
+        proc = subprocess.Popen(_java_command(cfg, paths), cwd=paths.home, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    paths.pid_file.write_text(f"{proc.pid}\n")
+    return proc
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # Maven colours even with -B on some distros
+    return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
+
+
+def _log_tail(paths: _Paths) -> str:
+    parts = []
+    for path in (paths.stdout_log, paths.broker_log):
+        if path.exists() and path.stat().st_size:
+            parts.append(f"--- {path}\n{_tail(path.read_text(errors='replace'))}")
+    return "\n".join(parts) or "(the broker wrote no log)"
+
+
+# --------------------------------------------------------------------------- admin API
+
+
+def _answers(bootstrap: str, timeout_s: float) -> bool:
+    """True when the cluster's admin API answers with a live (unfenced) broker."""
+    timeout_ms = max(int(timeout_s * 1000), 500)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=timeout_ms,
+                                 request_timeout_ms=timeout_ms, client_id="pagepilot-probe")
+    except (KafkaError, OSError):
+        return False
+    try:
+        cluster = admin.describe_cluster()
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+    brokers = cluster.get("brokers") or []
+    return any(not broker.get("is_fenced", False) for broker in brokers)
+
+
+def wait_until_answers(bootstrap: str, timeout_s: float,
+                       alive: Callable[[], bool] | None = None) -> float:
+    """Wait until the cluster at ``bootstrap`` answers; return the seconds it took.
+
+    Raises :class:`BrokerError` after ``timeout_s``, or as soon as ``alive()`` turns False.
+    """
+    start = time.monotonic()
+    deadline = start + timeout_s
+    while True:
+        if alive is not None and not alive():
+            raise BrokerError(f"the broker process exited before {bootstrap} answered")
+        if _answers(bootstrap, min(1.0, max(deadline - time.monotonic(), 0.5))):
+            return time.monotonic() - start
+        if time.monotonic() >= deadline:
+            raise BrokerError(f"{bootstrap} did not answer within {timeout_s:.0f} s")
+        time.sleep(0.25)
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def status(cfg: Settings | None = None) -> BrokerStatus:
+    """Is the broker running and answering? Starts nothing."""
+    cfg = cfg or current_settings()
+    if not cfg.embedded:
+        return BrokerStatus(cfg.bootstrap, False, True, _answers(cfg.bootstrap, 3.0))
+    paths = _Paths.of(cfg)
+    pid = _our_pid(cfg, paths)
+    answering = pid is not None and _answers(cfg.bootstrap, 2.0)
+    return BrokerStatus(cfg.bootstrap, True, pid is not None, answering, pid,
+                        paths.broker_log, paths.data)
+
+
+def up(cfg: Settings | None = None, wait_s: float = 60) -> BrokerStatus:
+    """Make sure a broker answers: the external cluster, or our embedded one (started if needed)."""
+    cfg = cfg or current_settings()
+    if not cfg.embedded:
+        wait_until_answers(cfg.bootstrap, wait_s)
+        return BrokerStatus(cfg.bootstrap, False, True, True)
+    paths = _Paths.of(cfg)
+    ensure_jars(cfg)
+    with _locked(paths.home):
+        pid = _our_pid(cfg, paths)
+        if pid is not None:
+            return _await_running(cfg, paths, pid, wait_s)
+        return _start(cfg, paths, wait_s)
+
+
+def _await_running(cfg: Settings, paths: _Paths, pid: int, wait_s: float) -> BrokerStatus:
+    paths.pid_file.write_text(f"{pid}\n")  # re-adopt a broker whose pid file was lost
+    try:
+        wait_until_answers(cfg.bootstrap, wait_s, alive=lambda: _is_our_broker(pid, paths))
+    except BrokerError as exc:
+        raise BrokerError(f"{exc}\n{_log_tail(paths)}") from None
+    return BrokerStatus(cfg.bootstrap, True, True, True, pid, paths.broker_log, paths.data)
+
+
+def _start(cfg: Settings, paths: _Paths, wait_s: float) -> BrokerStatus:
+    _check_ports_free(cfg)
+    paths.data.mkdir(parents=True, exist_ok=True)
+    paths.server_properties.write_text(_server_properties(cfg, paths))
+    paths.log4j.write_text(_log4j_properties(paths))
+    _format_once(paths)
+    proc = _spawn(cfg, paths)
+    try:
+        took = wait_until_answers(cfg.bootstrap, wait_s, alive=lambda: proc.poll() is None)
+    except BrokerError as exc:
+        _stop_pid(proc.pid, timeout_s=10)
+        paths.pid_file.unlink(missing_ok=True)
+        raise BrokerError(f"embedded broker failed to start: {exc}\n{_log_tail(paths)}") from None
+    log.info("embedded Kafka broker pid %s answers on %s after %.1f s", proc.pid, cfg.bootstrap, took)
+    return BrokerStatus(cfg.bootstrap, True, True, True, proc.pid, paths.broker_log, paths.data,
+                        started=True, startup_s=took)
+
+
+def _stop_pid(pid: int, timeout_s: float) -> None:
+    try:
+        proc = psutil.Process(pid)
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except psutil.TimeoutExpired:
+            log.warning("broker pid %s ignored SIGTERM for %.0f s; killing it", pid, timeout_s)
+            proc.kill()
+            proc.wait(timeout=10)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def down(cfg: Settings | None = None, timeout_s: float = 30) -> bool:
+    """Stop our embedded broker (SIGTERM, SIGKILL after ``timeout_s``); True if one was stopped.
+
+    Only a process whose command line is ``kafka.Kafka`` with our server.properties is touched;
+    a pid file naming any other process is treated as stale and removed.
+    """
+    cfg = cfg or current_settings()
+    if not cfg.embedded:
+        log.info("KAFKA_BOOTSTRAP_SERVERS is set (%s): nothing of ours to stop", cfg.bootstrap)
+        return False
+    paths = _Paths.of(cfg)
+    with _locked(paths.home):
+        pid = _our_pid(cfg, paths)
+        if pid is None:
+            log.info("embedded broker is not running")
+            paths.pid_file.unlink(missing_ok=True)
+            return False
+        _stop_pid(pid, timeout_s)
+        paths.pid_file.unlink(missing_ok=True)
+    log.info("embedded broker pid %s stopped", pid)
+    return True
+
+
+def reset(cfg: Settings | None = None) -> None:
+    """Stop the embedded broker and delete its data, config and logs (not the jar cache)."""
+    cfg = cfg or current_settings()
+    if not cfg.embedded:
+        raise BrokerError("KAFKA_BOOTSTRAP_SERVERS is set: refusing to reset an external cluster")
+    down(cfg)
+    shutil.rmtree(_Paths.of(cfg).home, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- topics
+
+
+def ensure_topics(cfg: Settings | None, topics: dict[str, int],
+                  replication_factor: int | None = None) -> list[str]:
+    """Create missing topics with the given partition counts; return the names created.
+
+    Replication factor: 1 on the embedded broker; on an external cluster its own
+    ``default.replication.factor`` (-1) unless given. An existing topic whose partition count
+    differs from the expected one is an error (Kafka cannot shrink a topic; recreate it).
+    """
+    cfg = cfg or current_settings()
+    if replication_factor is None:
+        replication_factor = 1 if cfg.embedded else -1
+    with contextlib.closing(KafkaAdminClient(bootstrap_servers=cfg.bootstrap,
+                                             client_id="pagepilot-admin")) as admin:
+        missing = sorted(set(topics) - set(admin.list_topics()))
+        if missing:
+            _create(admin, {name: topics[name] for name in missing}, replication_factor)
+        _check_partitions(admin, topics)
+    return missing
+
+
+def _create(admin, topics: dict[str, int], replication_factor: int) -> None:
+    request = {name: {"num_partitions": count, "replication_factor": replication_factor}
+               for name, count in topics.items()}
+    response = admin.create_topics(request, raise_errors=False)
+    failed = [f"{t['name']}: {t.get('error_message') or t['error_code']}"
+              for t in response["topics"] if t["error_code"] not in (0, TopicAlreadyExistsError.errno)]
+    if failed:
+        raise BrokerError("could not create topics: " + "; ".join(failed))
+    admin.wait_for_topics(list(topics), timeout_ms=30_000)
+
+
+def delete_run_topics(cfg: Settings) -> list[str]:
+    """Delete the topics of one throwaway run (demo, bench, test); return the names deleted.
+
+    That is ``cfg.topic_partitions()`` plus Faust's internal topics of ``cfg.app_id``
+    (``<app_id>-...``: changelogs, repartition, assignor). Refuses the default app id, so a
+    production deployment's topics cannot be removed by accident.
+    """
+    if cfg.app_id == Settings().app_id:
+        raise BrokerError(f"refusing to delete the topics of the default app id {cfg.app_id!r}")
+    with contextlib.closing(KafkaAdminClient(bootstrap_servers=cfg.bootstrap,
+                                             client_id="pagepilot-admin")) as admin:
+        existing = admin.list_topics()
+        doomed = sorted(name for name in existing
+                        if name in cfg.topic_partitions() or name.startswith(f"{cfg.app_id}-"))
+        if doomed:
+            _delete(admin, doomed)
+    return doomed
+
+
+def _delete(admin, names: list[str], timeout_s: float = 30) -> None:
+    response = admin.delete_topics(names, raise_errors=False)
+    failed = [f"{t['name']}: {t.get('error_message') or t['error_code']}"
+              for t in response["topics"] if t["error_code"] not in (0, UnknownTopicOrPartitionError.errno)]
+    if failed:
+        raise BrokerError("could not delete topics: " + "; ".join(failed))
+    deadline = time.monotonic() + timeout_s
+    while set(names) & set(admin.list_topics()):  # deletion reaches the metadata a bit later
+        if time.monotonic() > deadline:
+            raise BrokerError(f"topics still listed {timeout_s:.0f} s after deletion: {names}")
+        time.sleep(0.1)
+
+
+def _check_partitions(admin, topics: dict[str, int]) -> None:
+    described = {t["name"]: len(t.get("partitions") or []) for t in admin.describe_topics(list(topics))}
+    wrong = [f"{name} has {described.get(name, 0)} partitions, expected {count}"
+             for name, count in sorted(topics.items()) if described.get(name) != count]
+    if wrong:
+        raise BrokerError("topics exist with the wrong partition count: " + "; ".join(wrong)
+                          + " (delete and recreate them, or set PAGEPILOT_PARTITIONS)")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def kafka_command(action: str) -> int:
+    """``pagepilot kafka up|down|status|reset|fetch``: short human lines, exit code."""
+    handler = _ACTIONS.get(action)
+    if handler is None:
+        print(f"unknown action {action!r}; use one of {', '.join(_ACTIONS)}", file=sys.stderr)
+        return 2
+    try:
+        return handler(current_settings())
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _cli_fetch(cfg: Settings) -> int:
+    if not cfg.embedded:
+        print(f"KAFKA_BOOTSTRAP_SERVERS is set ({cfg.bootstrap}): the embedded broker is not needed")
+        return 0
+    if not jars_ready(cfg):
+        print(f"fetching Apache Kafka {cfg.kafka_version} from Maven Central ...", flush=True)
+    print(f"Kafka {cfg.kafka_version} jars: {ensure_jars(cfg)}")
+    return 0
+
+
+def _cli_up(cfg: Settings) -> int:
+    if cfg.embedded:
+        _cli_fetch(cfg)
+    result = up(cfg)
+    verb = f"started in {result.startup_s:.1f} s" if result.started else "already up"
+    print(f"{result.describe()} [{verb}]" if cfg.embedded else result.describe())
+    return 0
+
+
+def _cli_down(cfg: Settings) -> int:
+    stopped = down(cfg)
+    if not cfg.embedded:
+        print(f"external cluster {cfg.bootstrap}: nothing to stop")
+    else:
+        print("embedded broker stopped" if stopped else "embedded broker was not running")
+    return 0
+
+
+def _cli_status(cfg: Settings) -> int:
+    result = status(cfg)
+    print(result.describe())
+    return 0 if result.answering else 1
+
+
+def _cli_reset(cfg: Settings) -> int:
+    reset(cfg)
+    print(f"embedded broker stopped and its data removed ({_Paths.of(cfg).home})")
+    return 0
+
+
+_ACTIONS: dict[str, Callable[[Settings], int]] = {
+    "up": _cli_up, "down": _cli_down, "status": _cli_status, "reset": _cli_reset,
+    "fetch": _cli_fetch,
+}
