@@ -1,8 +1,11 @@
 """Subscribe to the recommendations topic from any Python program.
 
->>> from consumers.subscriber import subscribe        # doctest: +SKIP
->>> for rec in subscribe(follow=True):                 # doctest: +SKIP
-...     print(rec.session_id, [item.cluster for item in rec.items])
+Example (needs a running broker, so it is not a doctest)::
+
+    from consumers.subscriber import subscribe
+
+    for rec in subscribe(follow=True):
+        print(rec.session_id, [item.cluster for item in rec.items])
 
 Each :class:`~stream.models.Recommendation` carries the event id of the page view it
 answers. Delivery is at-least-once, so the same event id can come twice; pass

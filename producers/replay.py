@@ -72,8 +72,8 @@ def read_events(path: str, fmt: str = "auto", columns: dict | None = None,
                     print(f"{path}:{row.line}: rejected: {row.reason}", file=err)
             continue
         events.append(row)
-    # A stable sort keeps each session's hits in file order when timestamps tie.
-    events.sort(key=lambda view: view.timestamp)
+    # Ties in time keep hit order, then file order (the sort is stable).
+    events.sort(key=lambda view: (view.timestamp, view.hit_number))
     return events
 
 

@@ -59,7 +59,7 @@ async def learn_and_serve(stream):
                 row = row.learned(step.learn_next, offset)
                 transitions[step.cluster] = row.to_json()
             if step.serve:
-                await recommendations_topic.send(key=step.session_id, value=_recommend(step, row))
+                recommendations_topic.send_soon(key=step.session_id, value=_recommend(step, row))
         except Exception as exc:  # an escaping error would stall the partition
             log.exception("step %s at offset %s failed", step, offset)
             await _dead_letter(event.message, f"internal error: {exc!r}")
@@ -83,7 +83,7 @@ async def _sessionize_one(view: PageView, message) -> None:
                            ingest_time=_ms(message.timestamp), timeout_ms=_timeout_ms)
     sessions[view.session_id] = state.to_json() | {"partition": message.partition}
     for step in steps:
-        await steps_topic.send(key=step.cluster, value=step)
+        steps_topic.send_soon(key=step.cluster, value=step)
 
 
 async def _sweep_expired(partition: int, event_time: int, sweeps: dict[int, int]) -> None:
@@ -101,7 +101,7 @@ async def _sweep_expired(partition: int, event_time: int, sweeps: dict[int, int]
             continue
         state = SessionState.from_json(data)
         if expired(state, event_time, _timeout_ms):
-            await steps_topic.send(key=state.cluster, value=exit_step(session_id, state, now))
+            steps_topic.send_soon(key=state.cluster, value=exit_step(session_id, state, now))
             del sessions[session_id]
 
 

@@ -15,12 +15,13 @@ def create_app(agent_modules: list[str]) -> faust.App:
     config = settings()
     return faust.App(
         config.app_id,
-        broker=f"kafka://{config.bootstrap}",
+        broker=f"pagepilot://{config.bootstrap}",  # Kafka, see stream/transport.py
         store="rocksdb://",  # RocksDB through rocksdict
         datadir=str(Path(config.data_dir) / config.app_id),
         topic_partitions=config.partitions,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
+        producer_linger_ms=10,  # batch sends: fewer, larger produce requests for the broker
         broker_session_timeout=config.broker_session_timeout_s,
         web_host=config.web_host,
         web_port=config.web_port,

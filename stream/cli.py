@@ -7,6 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from producers.generator import SAMPLE_FORMATS
+from producers.loaders import FORMATS
+
 
 def main(argv: list[str] | None = None) -> int:
     args, extra = _parser().parse_known_args(argv)
@@ -39,13 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", required=True)
     generate.add_argument("-n", "--sessions", type=int, default=2000)
     generate.add_argument("--seed", type=int, default=7)
-    generate.add_argument("--format", default="pagepilot", choices=["pagepilot", "ga360", "csv"])
+    generate.add_argument("--format", default="pagepilot", choices=SAMPLE_FORMATS)
     generate.set_defaults(run=_generate)
 
     replay = commands.add_parser("replay", help="replay page views into Kafka")
     replay.add_argument("file", nargs="?", help="input file (default: the bundled generator)")
-    replay.add_argument("--format", default="auto",
-                        choices=["auto", "pagepilot", "ga360", "ga4", "csv"])
+    replay.add_argument("--format", default="auto", choices=("auto", *FORMATS))
     replay.add_argument("--columns", help="CSV column mapping, e.g. session_id=sid,timestamp=ts,page_path=url")
     replay.add_argument("--sessions", type=int, default=2000,
                         help="sessions to generate when no file is given")
@@ -64,8 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     recs.set_defaults(run=_recommendations)
 
     demo = commands.add_parser("demo", help="broker, worker and replay of the bundled sample")
-    demo.add_argument("--sessions", type=int, default=2000)
+    demo.add_argument("--sessions", type=int, default=1000)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--max-rate", type=float, default=300.0,
+                      help="replay rate in events/s (0: as fast as possible)")
     demo.set_defaults(run=_demo)
 
     bench = commands.add_parser("bench", help="measure replay, worker and a Faust pass-through")
@@ -148,7 +152,7 @@ def _describe(rec) -> str:
 
 def _demo(args, _extra) -> int:
     from stream.demo import run_demo
-    return run_demo(sessions=args.sessions, seed=args.seed)
+    return run_demo(sessions=args.sessions, seed=args.seed, max_rate=args.max_rate or None)
 
 
 def _bench(args, _extra) -> int:

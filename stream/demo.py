@@ -20,8 +20,8 @@ from stream.processes import embedded_broker, run_config, worker_running
 from stream.progress import Progress
 
 
-def run_demo(sessions: int = 2000, seed: int = 7, malformed: int = 24,
-             timeout_s: float = 600.0) -> int:
+def run_demo(sessions: int = 1000, seed: int = 7, max_rate: float | None = 300.0,
+             malformed: int = 24, timeout_s: float = 600.0) -> int:
     base = settings()
     run_id = f"demo-{int(time.time())}"
     with tempfile.TemporaryDirectory(prefix="pagepilot-demo-") as tmp:
@@ -30,7 +30,7 @@ def run_demo(sessions: int = 2000, seed: int = 7, malformed: int = 24,
             tally = Tally(config).start()
             try:
                 events = list(generate(sessions, seed=seed))
-                stats = _replay_with_bad(config, events, malformed)
+                stats = _replay_with_bad(config, events, malformed, Pacing(max_rate=max_rate))
                 print(stats.summary())
                 done = tally.wait_for(len(events), malformed, timeout_s,
                                       progress=Progress("recommendations", total=len(events)))
@@ -40,13 +40,12 @@ def run_demo(sessions: int = 2000, seed: int = 7, malformed: int = 24,
     return 0 if done else 1
 
 
-def _replay_with_bad(config: Settings, events: list, malformed: int):
+def _replay_with_bad(config: Settings, events: list, malformed: int, pacing: Pacing):
     producer = make_producer(config)
     try:
         for _kind, key, value in malformed_messages(malformed):
             producer.send(config.pageviews_topic, key=key, value=value)
-        return replay(events, producer, config.pageviews_topic, pacing=Pacing(),
-                      total=len(events))
+        return replay(events, producer, config.pageviews_topic, pacing=pacing, total=len(events))
     finally:
         producer.close()
 
@@ -55,8 +54,9 @@ def _print_summary(tally: Tally, stats, events: int, malformed: int, done: bool)
     p50, p99 = tally.latency_percentiles(50, 99)
     recs = list(tally.recommendations.values())
     warm = [rec for rec in recs if not rec.cold]
+    latest = {rec.session_id: rec for rec in warm}  # the last answer of each session
     print("\nSome recommendations:")
-    for rec in warm[-5:]:
+    for rec in list(latest.values())[-5:]:
         items = ", ".join(f"{item.cluster} {item.score:.2f}" for item in rec.items)
         print(f"  session {rec.session_id} on {rec.cluster:<22} -> {items}")
     rows = [

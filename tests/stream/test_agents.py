@@ -2,14 +2,17 @@
 
 import asyncio
 import json
-from unittest.mock import AsyncMock, patch
+from unittest.mock import AsyncMock, Mock, patch
 
 import pytest
 
-from stream import agents
 from stream.app import app as faust_app
-from stream.models import Step
-from stream.policy import EXIT
+
+faust_app.conf.store = "memory://"  # before the agents module declares its tables
+
+from stream import agents  # noqa: E402
+from stream.models import Step  # noqa: E402
+from stream.policy import EXIT  # noqa: E402
 
 
 T0 = 1_501_591_568_000
@@ -19,8 +22,6 @@ T0 = 1_501_591_568_000
 async def app():
     faust_app.loop = asyncio.get_running_loop()
     faust_app.finalize()
-    if faust_app.conf.store.scheme != "memory":
-        faust_app.conf.store = "memory://"
     faust_app.flow_control.resume()
     agents.sessions.data.clear()
     agents.transitions.data.clear()
@@ -32,12 +33,12 @@ def view(n: int, page: str, session: str = "s1", seconds: int = 0, **extra) -> b
                        "timestamp": T0 + seconds * 1000, "page_path": page, **extra}).encode()
 
 
-def sent_values(mock: AsyncMock) -> list:
+def sent_values(mock: Mock) -> list:
     return [call.kwargs["value"] for call in mock.call_args_list]
 
 
 async def test_sessionizer_sends_serve_and_learn_steps(app):
-    with patch.object(agents.steps_topic, "send", new=AsyncMock()) as steps:
+    with patch.object(agents.steps_topic, "send_soon", new=Mock()) as steps:
         async with agents.sessionize.test_context() as agent:
             await agent.put(view(1, "/home"), key=b"s1")
             await agent.put(view(2, "/home", seconds=20), key=b"s1")
@@ -53,7 +54,7 @@ async def test_sessionizer_sends_serve_and_learn_steps(app):
 
 
 async def test_sessionizer_dead_letters_bad_input_and_goes_on(app):
-    with patch.object(agents.steps_topic, "send", new=AsyncMock()) as steps, \
+    with patch.object(agents.steps_topic, "send_soon", new=Mock()) as steps, \
             patch.object(agents.dead_letter_topic, "send", new=AsyncMock()) as dead:
         async with agents.sessionize.test_context() as agent:
             await agent.put(b"{not json", key=b"s1")
@@ -69,7 +70,7 @@ async def test_sessionizer_dead_letters_bad_input_and_goes_on(app):
 
 
 async def test_sessionizer_closes_inactive_sessions(app):
-    with patch.object(agents.steps_topic, "send", new=AsyncMock()) as steps:
+    with patch.object(agents.steps_topic, "send_soon", new=Mock()) as steps:
         async with agents.sessionize.test_context() as agent:
             await agent.put(view(1, "/basket.html", session="quiet"), key=b"quiet")
             # another session's event two hours later moves event time past the timeout
@@ -85,7 +86,7 @@ def step(cluster: str, n: int, serve: bool = True, learn_next: str | None = None
 
 
 async def test_learn_and_serve_learns_counts_and_recommends(app):
-    with patch.object(agents.recommendations_topic, "send", new=AsyncMock()) as recs:
+    with patch.object(agents.recommendations_topic, "send_soon", new=Mock()) as recs:
         async with agents.learn_and_serve.test_context() as agent:
             for n, nxt in enumerate(["cart", "cart", "drinkware", "cart", "apparel", EXIT]):
                 await agent.put(step("home", n, serve=False, learn_next=nxt))
@@ -99,13 +100,13 @@ async def test_learn_and_serve_learns_counts_and_recommends(app):
 
 
 async def test_learn_and_serve_does_not_learn_a_redelivered_step_twice(app):
-    with patch.object(agents.recommendations_topic, "send", new=AsyncMock()):
+    with patch.object(agents.recommendations_topic, "send_soon", new=Mock()):
         async with agents.learn_and_serve.test_context() as agent:
             event = await agent.put(step("home", 1, serve=False, learn_next="cart"))
             offset = event.message.offset
     # as after a restart: the changelog already holds this step's effect and a later offset
     agents.transitions.data["home"] = {"counts": {"cart": 1}, "offset": offset + 5}
-    with patch.object(agents.recommendations_topic, "send", new=AsyncMock()):
+    with patch.object(agents.recommendations_topic, "send_soon", new=Mock()):
         async with agents.learn_and_serve.test_context() as agent:
             await agent.put(step("home", 1, serve=False, learn_next="cart"))
     assert agents.transitions["home"]["counts"] == {"cart": 1}
