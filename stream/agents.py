@@ -2,8 +2,9 @@
 
 ``sessionize`` (pageviews, key: session) validates each page view, dead-letters bad ones,
 and sends steps to the partition of the page cluster; ``learn_and_serve`` (steps, key:
-cluster) learns next-page counts and publishes a recommendation for every page view.
-Both write tables, so both run with concurrency 1.
+cluster) learns, per cluster, the River classifier, Markov counts, Q-row and page value,
+and publishes a recommendation for every page view. Both write tables, so both run with
+concurrency 1. The learning itself is plain code in :mod:`stream.learning`.
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Mapping
+from pathlib import Path
 
 from stream.app import app
+from stream.checkpoints import ModelCheckpoints
 from stream.clusters import PageClusterer
 from stream.config import settings
-from stream.models import DeadLetter, PageView, Recommendation
-from stream.policy import POLICY_NAME, NextPageCounts
+from stream.learning.cluster import MODEL_NAMES, ClusterLearner, ClusterRow, ClusterValue
+from stream.learning.prequential import Score, WindowedScore
+from stream.models import DeadLetter, PageView, Recommendation, Step
+from stream.policy import POLICY_NAME, candidates, rank
 from stream.sessions import SessionState, advance, exit_step, expired
 from stream.topics import dead_letter_topic, pageviews_topic, recommendations_topic, steps_topic
 from stream.validation import InvalidEvent, parse_pageview
@@ -25,11 +31,17 @@ log = logging.getLogger(__name__)
 _settings = settings()
 _clusterer = PageClusterer.from_file(_settings.cluster_rules)
 _timeout_ms = int(_settings.session_timeout_s * 1000)
+_learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
+_models = ModelCheckpoints(Path(app.conf.datadir) / "models", _learner, _settings)
+windows = {name: WindowedScore() for name in MODEL_NAMES}  # this worker's recent scores
 
 # key: session id -> SessionState (json)
 sessions = app.Table("sessions", default=None, partitions=_settings.partitions)
-# key: page cluster -> NextPageCounts (json)
-transitions = app.Table("transitions", default=None, partitions=_settings.partitions)
+# key: page cluster -> ClusterRow (json), on the partition of that cluster
+clusters = app.Table("clusters", default=None, partitions=_settings.partitions)
+# key: page cluster -> ClusterValue (json), on every worker
+cluster_values = app.GlobalTable("cluster-values", default=None,
+                                 partitions=_settings.partitions)
 
 
 @app.agent(pageviews_topic, concurrency=1)
@@ -39,8 +51,8 @@ async def sessionize(stream):
         message = event.message
         try:
             view = _valid_pageview(message.key, message.value)
-            await _sessionize_one(view, message)
-            await _sweep_expired(message.partition, view.timestamp, sweeps)
+            _sessionize_one(view, message)
+            _sweep_expired(message.partition, view.timestamp, sweeps)
         except InvalidEvent as exc:
             await _dead_letter(message, str(exc))
         except Exception as exc:  # an escaping error would stall the partition
@@ -52,16 +64,10 @@ async def sessionize(stream):
 @app.agent(steps_topic, concurrency=1)
 async def learn_and_serve(stream):
     async for event in stream.events():
-        step, offset = event.value, event.message.offset
         try:
-            row = NextPageCounts.from_json(transitions.get(step.cluster))
-            if step.learn_next and offset > row.offset:
-                row = row.learned(step.learn_next, offset)
-                transitions[step.cluster] = row.to_json()
-            if step.serve:
-                recommendations_topic.send_soon(key=step.session_id, value=_recommend(step, row))
+            await _learn_and_serve_one(event.value, event.message)
         except Exception as exc:  # an escaping error would stall the partition
-            log.exception("step %s at offset %s failed", step, offset)
+            log.exception("step at offset %s failed", event.message.offset)
             await _dead_letter(event.message, f"internal error: {exc!r}")
 
 
@@ -76,7 +82,7 @@ def _valid_pageview(key: bytes | None, value: bytes | None) -> PageView:
     return view
 
 
-async def _sessionize_one(view: PageView, message) -> None:
+def _sessionize_one(view: PageView, message) -> None:
     cluster = _clusterer.cluster_of(view.page_path, view.page_title)
     state = SessionState.from_json(sessions.get(view.session_id))
     state, steps = advance(state, view, cluster, offset=message.offset,
@@ -86,7 +92,7 @@ async def _sessionize_one(view: PageView, message) -> None:
         steps_topic.send_soon(key=step.cluster, value=step)
 
 
-async def _sweep_expired(partition: int, event_time: int, sweeps: dict[int, int]) -> None:
+def _sweep_expired(partition: int, event_time: int, sweeps: dict[int, int]) -> None:
     """Close this partition's sessions that went quiet, so session state stays bounded.
 
     Only the current event's partition is swept: Faust writes a table change to the
@@ -105,13 +111,62 @@ async def _sweep_expired(partition: int, event_time: int, sweeps: dict[int, int]
             del sessions[session_id]
 
 
-def _recommend(step, row: NextPageCounts) -> Recommendation:
-    enough = row.total >= _settings.cold_start_min
-    items = row.recommend(step.cluster, _settings.top_k) if enough else []
+async def _learn_and_serve_one(step: Step, message) -> None:
+    """Predict, then learn (each part once per offset), then answer the page view."""
+    row = _learner.new_row(clusters.get(step.cluster))
+    model_offset, model = await _models.load(step.cluster, message.partition, row.offset)
+    values = _ClusterValues()
+    ranking = None
+    if message.offset > model_offset:
+        if step.learn_next and step.learn_features is not None:
+            ranking = _learner.learn_model(model, step)
+            _models.save(step.cluster, message.offset, model)
+        else:
+            _models.passed(step.cluster, message.offset)
+    if message.offset > row.offset:
+        before = row.scores
+        row = _learner.learn_row(row, step, ranking, values, offset=message.offset)
+        clusters[step.cluster] = row.to_json()
+        _publish(step.cluster, row, values)
+        for name, score in row.scores.items():
+            windows[name].add(score - before.get(name, Score()))
+    if step.serve:
+        recommendations_topic.send_soon(key=step.session_id,
+                                        value=_recommend(step, row, model, values))
+
+
+def _recommend(step: Step, row: ClusterRow, model, values) -> Recommendation:
+    proba, fallback, version = candidates(row, model, step.features or {}, step.cluster,
+                                          values, _learner.config)
+    items = rank(proba, row, values, _learner.index, _learner.config)
     return Recommendation(
         session_id=step.session_id, event_id=step.event_id, cluster=step.cluster,
-        items=items, policy=POLICY_NAME, policy_version=row.total, cold=not items,
-        event_time=step.event_time, ingest_time=step.ingest_time, publish_time=_ms(time.time()))
+        items=items, policy=POLICY_NAME, policy_version=version, cold=not items,
+        fallback=fallback, event_time=step.event_time, ingest_time=step.ingest_time,
+        publish_time=_ms(time.time()))
+
+
+def _publish(cluster: str, row: ClusterRow, values: "_ClusterValues") -> None:
+    """Share the cluster's V(s), page value, exit rate and traffic when they moved."""
+    value = row.published()
+    if cluster not in values or value.differs(values[cluster]):
+        cluster_values[cluster] = value.to_json()
+
+
+class _ClusterValues(Mapping):
+    """The GlobalTable read as ClusterValue records."""
+
+    def __getitem__(self, cluster: str) -> ClusterValue:
+        data = cluster_values.get(cluster)
+        if data is None:
+            raise KeyError(cluster)
+        return ClusterValue.from_json(data)
+
+    def __iter__(self):
+        return iter(list(cluster_values.keys()))
+
+    def __len__(self) -> int:
+        return len(cluster_values)
 
 
 async def _dead_letter(message, reason: str) -> None:

@@ -59,6 +59,18 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--limit", type=int, help="send at most N events")
     replay.set_defaults(run=_replay)
 
+    evaluate = commands.add_parser(
+        "evaluate", help="prequential accuracy of the learning code over a file, no Kafka")
+    evaluate.add_argument("file", nargs="?", help="input file (default: generated sessions)")
+    evaluate.add_argument("--format", default="auto", choices=("auto", *FORMATS))
+    evaluate.add_argument("--columns", help="CSV column mapping, as for replay")
+    evaluate.add_argument("--sessions", type=int, default=2000,
+                          help="sessions to generate when no file is given")
+    evaluate.add_argument("--seed", type=int, default=7)
+    evaluate.add_argument("--model", help="River model (default: PAGEPILOT_MODEL)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(run=_evaluate)
+
     recs = commands.add_parser("recommendations", help="print recommendations from the topic")
     recs.add_argument("--follow", "-f", action="store_true", help="wait for new ones")
     recs.add_argument("--session", help="only this session id")
@@ -130,6 +142,41 @@ def _replay(args, _extra) -> int:
         producer.close()
     print(stats.summary())
     return 130 if stats.interrupted else (1 if stats.failed else 0)
+
+
+def _evaluate(args, _extra) -> int:
+    import dataclasses
+
+    from producers.generator import generate
+    from producers.loaders import parse_column_map
+    from producers.replay import ReplayStats, read_events
+    from stream.clusters import PageClusterer
+    from stream.config import settings
+    from stream.evaluate import evaluate
+
+    config = settings()
+    learning = config.learning()
+    if args.model:
+        learning = dataclasses.replace(learning, model=args.model)
+    stats = ReplayStats()
+    if args.file:
+        columns = parse_column_map(args.columns) if args.columns else None
+        views = read_events(args.file, args.format, columns, stats)
+    else:
+        views = generate(args.sessions, seed=args.seed)
+    report = evaluate(views, learning, PageClusterer.from_file(config.cluster_rules),
+                      config.session_timeout_s)
+    report["rows_rejected"] = stats.rejected
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['events']:,} page views, {report['events_per_s']:,} events/s, "
+          f"{stats.rejected:,} rows rejected")
+    print(f"{'model':<10}{'events':>10}{'top1':>8}{'hr3':>8}{'hr5':>8}{'mrr':>8}{'learn/s':>10}")
+    for name, m in report["models"].items():
+        print(f"{name:<10}{m['events']:>10,}{m['top1']:>8.3f}{m['hr3']:>8.3f}{m['hr5']:>8.3f}"
+              f"{m['mrr']:>8.3f}{m['events_per_s'] or 0:>10,}")
+    return 0
 
 
 def _recommendations(args, _extra) -> int:

@@ -48,8 +48,27 @@ class Settings:
     top_k: int = dataclasses.field(
         default=3, metadata={"env": "PAGEPILOT_TOP_K", "doc": "clusters per recommendation"})
     cold_start_min: int = dataclasses.field(
-        default=5, metadata={"env": "PAGEPILOT_COLD_START_MIN",
-                             "doc": "transitions a cluster needs before it is recommended from"})
+        default=20, metadata={"env": "PAGEPILOT_COLD_START_MIN",
+                              "doc": "samples a cluster's model needs before it is used "
+                                     "(else Markov counts, else popularity)"})
+    model: str = dataclasses.field(
+        default="softmax", metadata={"env": "PAGEPILOT_MODEL",
+                                     "doc": "River next-page classifier: softmax, naive_bayes, "
+                                            "hoeffding or adaptive_tree"})
+    gamma: float = dataclasses.field(
+        default=0.9, metadata={"env": "PAGEPILOT_GAMMA", "doc": "Q-learning discount"})
+    q_omega: float = dataclasses.field(
+        default=0.7, metadata={"env": "PAGEPILOT_Q_OMEGA",
+                               "doc": "Q-learning rate exponent: alpha = visits ** -omega"})
+    candidates: int = dataclasses.field(
+        default=6, metadata={"env": "PAGEPILOT_CANDIDATES",
+                             "doc": "most likely next clusters the policy ranks by Q"})
+    blend_probability: float = dataclasses.field(
+        default=0.0, metadata={"env": "PAGEPILOT_BLEND_PROBABILITY",
+                               "doc": "weight of the classifier's probability in the score"})
+    blend_bounce: float = dataclasses.field(
+        default=0.0, metadata={"env": "PAGEPILOT_BLEND_BOUNCE",
+                               "doc": "penalty weight of a candidate's exit rate in the score"})
     max_event_bytes: int = dataclasses.field(
         default=16384, metadata={"env": "PAGEPILOT_MAX_EVENT_BYTES",
                                  "doc": "larger input messages are dead-lettered"})
@@ -94,6 +113,15 @@ class Settings:
             except ValueError:
                 raise ValueError(f"{field.metadata['env']}={raw!r} is not a valid {field.type}") from None
         return cls(**values)
+
+    def learning(self):
+        """The hyperparameters of learning and of the policy (a LearningConfig)."""
+        from stream.learning.cluster import LearningConfig  # keeps River out of light commands
+        return LearningConfig(model=self.model, gamma=self.gamma, omega=self.q_omega,
+                              top_k=self.top_k, candidates=self.candidates,
+                              cold_start_min=self.cold_start_min,
+                              blend_probability=self.blend_probability,
+                              blend_bounce=self.blend_bounce)
 
     def to_env(self) -> dict[str, str]:
         """These settings as environment variables, for a child process such as a worker."""

@@ -10,6 +10,7 @@ import typing
 import faust
 
 HIT_TYPES = ("PAGE", "EVENT", "TRANSACTION")
+EXIT = "(exit)"  # the pseudo-cluster of leaving the site: learned from, never recommended
 
 
 class PageView(faust.Record, include_metadata=False, serializer="json"):
@@ -36,9 +37,14 @@ class PageView(faust.Record, include_metadata=False, serializer="json"):
 class Step(faust.Record, include_metadata=False, serializer="json"):
     """A session's move, sent by the sessionizer to the partition of a page cluster.
 
-    ``serve``: recommend from ``cluster`` for the page view ``event_id``.
-    ``learn_next``: the cluster the session went to from ``cluster`` (a label for the
-    model of ``cluster``); ``EXIT`` when the session ended there.
+    One step can carry several of these for ``cluster``:
+
+    - ``serve``: recommend for the page view ``event_id``, from its ``features``;
+      ``first_view``: it is the session's first view of ``cluster`` (a unique pageview).
+    - ``learn_next``: where the session went from ``cluster`` (``EXIT`` when it ended there):
+      a label for the models of ``cluster``, with the ``learn_features`` of the page view it
+      left and the revenue realised on arrival (``learn_revenue``).
+    - ``credit``: transaction revenue credited to ``cluster``'s page value.
     """
 
     cluster: str
@@ -47,21 +53,33 @@ class Step(faust.Record, include_metadata=False, serializer="json"):
     event_time: int
     ingest_time: int
     serve: bool = False
+    features: typing.Optional[dict] = None
+    first_view: bool = False
     learn_next: typing.Optional[str] = None
+    learn_features: typing.Optional[dict] = None
+    learn_revenue: float = 0.0
+    credit: float = 0.0
 
 
 class RecommendedPage(faust.Record, include_metadata=False, serializer="json"):
-    """One recommended next page cluster and the score that ranked it."""
+    """One recommended next page cluster and the numbers that ranked it: the policy's
+    ``score``, the classifier's ``probability`` of going there, the ``q`` value of going
+    there, and its ``page_value``."""
 
     cluster: str
     score: float
+    probability: float = 0.0
+    q: float = 0.0
+    page_value: float = 0.0
 
 
 class Recommendation(faust.Record, include_metadata=False, serializer="json"):
     """The answer to one page view (topic ``recommendations``, key: session id).
 
-    ``items`` is empty and ``cold`` true while the current cluster has too little data
-    (or no next cluster other than itself has been seen).
+    ``items`` is empty and ``cold`` true when there is nothing to recommend yet;
+    ``fallback`` names the source of the candidates while the cluster's classifier is cold
+    (``markov`` or ``popular``), and is null otherwise. ``policy_version`` counts the
+    samples the model that produced the candidates has learned.
     Times are epoch milliseconds: the page view's event time, when it entered Kafka
     (``ingest_time``) and when this record was published (``publish_time``).
     """
@@ -73,6 +91,7 @@ class Recommendation(faust.Record, include_metadata=False, serializer="json"):
     policy: str
     policy_version: int
     cold: bool
+    fallback: typing.Optional[str]
     event_time: int
     ingest_time: int
     publish_time: int

@@ -1,66 +1,57 @@
-"""The first-order Markov policy: next-page counts per page cluster, learned online.
+"""The policy: relevant next clusters from the classifier, ranked by their Q-value.
 
-Each page cluster owns one :class:`NextPageCounts` row, kept on the partition of that
-cluster. The row counts where sessions went next from the cluster (``EXIT`` when they
-left the site), and recommends the most frequent next clusters.
+Candidates are the ``candidates`` most likely next clusters of the cluster's River model
+(the current cluster and ``EXIT`` excluded). While that model has seen fewer than
+``cold_start_min`` samples, the candidates come from the Markov counts, and while those are
+cold too, from overall popularity: the record names that ``fallback``. Each candidate is
+scored
 
->>> row = NextPageCounts()
->>> for nxt in ["cart", "cart", "drinkware", EXIT, "home"]:
-...     row = row.learned(nxt, offset=len(nxt))
->>> row.total
-5
->>> [(item.cluster, item.score) for item in row.recommend(current="home", top_k=2)]
-[('cart', 0.4), ('drinkware', 0.2)]
+    score = (1 - w_p) * Q(s, a) / max|Q| + w_p * P(a | x) - w_b * exit_rate(a)
+
+(``w_p`` = ``blend_probability``, ``w_b`` = ``blend_bounce``; by default pure Q, ties broken
+by probability), and the top ``top_k`` are published with the numbers behind them.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import typing
+from typing import Mapping
 
-from stream.models import RecommendedPage
+from stream.learning.cluster import ClusterRow, ClusterValue, LearningConfig, popular_ranking
+from stream.learning.nextpage import NextPageModel
+from stream.learning.qlearning import ClusterIndex
+from stream.models import EXIT, RecommendedPage
 
-EXIT = "(exit)"
-POLICY_NAME = "markov"
+POLICY_NAME = "river+q"
 
 
-@dataclasses.dataclass(frozen=True)
-class NextPageCounts:
-    """Counts of next page clusters seen after one cluster.
+def candidates(row: ClusterRow, model: NextPageModel, features: dict, current: str,
+               values: Mapping[str, ClusterValue], config: LearningConfig
+               ) -> tuple[dict[str, float], str | None, int]:
+    """Candidate clusters with their probabilities, the fallback used (if any), and the
+    version (samples learned) of the model they came from."""
+    if model.n_seen >= config.cold_start_min:
+        proba, fallback, version = model.predict_proba_one(features), None, model.n_seen
+    elif row.markov.total >= config.cold_start_min:
+        proba, fallback, version = row.markov.predict_proba_one(), "markov", row.markov.total
+    else:
+        views = sum(v.views for v in values.values()) or 1
+        proba = {c: values[c].views / views for c in popular_ranking(values)}
+        fallback, version = "popular", views
+    ranked = sorted((c for c in proba if c not in (current, EXIT)), key=lambda c: -proba[c])
+    return {c: proba[c] for c in ranked[:config.candidates]}, fallback, version
 
-    ``offset`` is the highest offset of the steps partition already learned into this
-    row: a step redelivered after a restart is recognised and not counted twice.
-    """
 
-    counts: typing.Mapping[str, int] = dataclasses.field(default_factory=dict)
-    offset: int = -1
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def learned(self, next_cluster: str, offset: int) -> "NextPageCounts":
-        """A new row with one more transition to ``next_cluster`` (rows are never mutated)."""
-        counts = dict(self.counts)
-        counts[next_cluster] = counts.get(next_cluster, 0) + 1
-        return NextPageCounts(counts=counts, offset=offset)
-
-    def predict_proba_one(self) -> dict[str, float]:
-        """Probability of each next cluster (``EXIT`` included)."""
-        total = self.total
-        return {cluster: n / total for cluster, n in self.counts.items()} if total else {}
-
-    def recommend(self, current: str, top_k: int) -> list[RecommendedPage]:
-        """The ``top_k`` most likely next clusters, the current one and ``EXIT`` excluded."""
-        ranked = sorted(
-            ((p, cluster) for cluster, p in self.predict_proba_one().items()
-             if cluster not in (current, EXIT)),
-            key=lambda pair: (-pair[0], pair[1]))
-        return [RecommendedPage(cluster=c, score=round(p, 6)) for p, c in ranked[:top_k]]
-
-    def to_json(self) -> dict:
-        return {"counts": dict(self.counts), "offset": self.offset}
-
-    @classmethod
-    def from_json(cls, data: dict | None) -> "NextPageCounts":
-        return cls(counts=data["counts"], offset=data["offset"]) if data else cls()
+def rank(proba: dict[str, float], row: ClusterRow, values: Mapping[str, ClusterValue],
+         index: ClusterIndex, config: LearningConfig) -> list[RecommendedPage]:
+    """Score the candidates and keep the best ``top_k``."""
+    q = {c: float(row.q.q[index.index(c)]) for c in proba}
+    scale = max((abs(v) for v in q.values()), default=0.0) or 1.0
+    w_p, w_b = config.blend_probability, config.blend_bounce
+    items = [RecommendedPage(
+        cluster=c, probability=round(p, 6), q=round(q[c], 6),
+        page_value=round(values.get(c, ClusterValue()).page_value, 6),
+        score=round((1 - w_p) * q[c] / scale + w_p * p
+                    - w_b * values.get(c, ClusterValue()).exit_rate, 6))
+        for c, p in proba.items()]
+    items.sort(key=lambda item: (-item.score, -item.probability, item.cluster))
+    return items[:config.top_k]

@@ -1,7 +1,7 @@
 """Sessionizing: one session's state and the pure step function that advances it.
 
 ``advance(state, view, ...) -> (state, steps)`` is free of Faust and Kafka: the agent stores
-the state in a table and sends the steps; tests call it directly.
+the state in a table and sends the steps; ``pagepilot evaluate`` and tests call it directly.
 
 >>> view = PageView(event_id="s-1", session_id="s", visitor_id="v",
 ...                 timestamp=1_501_591_568_000, page_path="/home")
@@ -18,18 +18,23 @@ from __future__ import annotations
 
 import dataclasses
 
+from stream.learning.features import page_features
+from stream.learning.pagevalue import SessionPages
 from stream.models import PageView, Step
-from stream.policy import EXIT
+from stream.models import EXIT
 
 
 @dataclasses.dataclass(frozen=True)
 class SessionState:
     """What the sessionizer remembers of an open session."""
 
-    cluster: str      # page cluster of the last page view
-    last_time: int    # its event time, epoch ms
-    offset: int       # highest input offset of this session already processed
-    hits: int         # page views so far
+    cluster: str          # page cluster of the last page view
+    last_time: int        # its event time, epoch ms
+    offset: int           # highest input offset of this session already processed
+    hits: int             # page views so far
+    landing: str          # cluster of the landing page
+    features: dict        # features of the last page view (the input of its label)
+    pages: tuple = ()     # clusters viewed so far (for page-value credit)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -39,7 +44,8 @@ class SessionState:
         """Read a stored state; keys that are not fields (stored beside it) are ignored."""
         if not data:
             return None
-        return cls(**{field.name: data[field.name] for field in dataclasses.fields(cls)})
+        values = {field.name: data[field.name] for field in dataclasses.fields(cls)}
+        return cls(**values | {"pages": tuple(values["pages"])})
 
 
 def advance(state: SessionState | None, view: PageView, cluster: str, *, offset: int,
@@ -47,25 +53,38 @@ def advance(state: SessionState | None, view: PageView, cluster: str, *, offset:
     """Apply one page view to its session; return the new state and the steps to send.
 
     A page view at or below the offset the session has already processed is a redelivery
-    (Faust is at-least-once): it is served again, so it surely gets its recommendation, but
-    its transition is not learned twice.
+    (Faust is at-least-once): it is served again, from the session's latest context, so it
+    surely gets its recommendation, but nothing is learned from it twice.
     """
     step = _step_factory(view, ingest_time)
     if state is not None and offset <= state.offset:
-        return state, [step(cluster, serve=True)]
+        return state, [step(cluster, serve=True, features=state.features)]
     steps = []
     if state is not None and view.timestamp - state.last_time > timeout_ms:
-        steps.append(step(state.cluster, learn_next=EXIT))
+        steps.append(exit_step(view.session_id, state, ingest_time))
         state = None
-    if state is None:
-        steps.append(step(cluster, serve=True))
-    elif state.cluster == cluster:
-        steps.append(step(cluster, serve=True, learn_next=cluster))
-    else:
-        steps += [step(state.cluster, learn_next=cluster), step(cluster, serve=True)]
-    hits = state.hits + 1 if state else 1
-    last_time = max(state.last_time, view.timestamp) if state else view.timestamp
-    return SessionState(cluster=cluster, last_time=last_time, offset=offset, hits=hits), steps
+    features = page_features(
+        previous=state.cluster if state else None,
+        dwell_s=(view.timestamp - state.last_time) / 1000 if state else 0.0,
+        device=view.device, channel=view.channel, timestamp_ms=view.timestamp,
+        landing=state.landing if state else cluster, hits=state.hits if state else 0)
+    pages, first_view, credited = SessionPages(state.pages if state else ()).visit(
+        cluster, view.revenue)
+    serve = step(cluster, serve=True, features=features, first_view=first_view)
+    if state is not None:
+        learn = dict(learn_next=cluster, learn_features=state.features,
+                     learn_revenue=view.revenue)
+        if state.cluster == cluster:  # one step both learns (first) and serves
+            serve = serve.derive(**learn)
+        else:
+            steps.append(step(state.cluster, **learn))
+    steps.append(serve.derive(credit=view.revenue) if cluster in credited else serve)
+    steps += [step(other, credit=view.revenue) for other in credited if other != cluster]
+    new_state = SessionState(
+        cluster=cluster, last_time=max(state.last_time, view.timestamp) if state else view.timestamp,
+        offset=offset, hits=(state.hits if state else 0) + 1,
+        landing=state.landing if state else cluster, features=features, pages=pages.clusters)
+    return new_state, steps
 
 
 def expired(state: SessionState, watermark: int, timeout_ms: int) -> bool:
@@ -76,12 +95,12 @@ def expired(state: SessionState, watermark: int, timeout_ms: int) -> bool:
 def exit_step(session_id: str, state: SessionState, ingest_time: int) -> Step:
     """The terminal step of a session that ended on ``state.cluster``."""
     return Step(cluster=state.cluster, event_id=f"{session_id}#exit", session_id=session_id,
-                event_time=state.last_time, ingest_time=ingest_time, learn_next=EXIT)
+                event_time=state.last_time, ingest_time=ingest_time, learn_next=EXIT,
+                learn_features=state.features)
 
 
 def _step_factory(view: PageView, ingest_time: int):
-    def step(cluster: str, serve: bool = False, learn_next: str | None = None) -> Step:
+    def step(cluster: str, **fields) -> Step:
         return Step(cluster=cluster, event_id=view.event_id, session_id=view.session_id,
-                    event_time=view.timestamp, ingest_time=ingest_time, serve=serve,
-                    learn_next=learn_next)
+                    event_time=view.timestamp, ingest_time=ingest_time, **fields)
     return step

@@ -5,9 +5,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import tempfile
 import time
 
 import pytest
+
+# Unit tests import the worker's modules: keep any state they write out of the user's data dir.
+os.environ.setdefault("PAGEPILOT_DATA_DIR", tempfile.mkdtemp(prefix="pagepilot-tests-"))
 
 from stream.config import Settings
 

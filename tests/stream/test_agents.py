@@ -1,6 +1,7 @@
 """The agents in Faust's test context: tables in memory, outgoing sends captured."""
 
 import asyncio
+import dataclasses
 import json
 from unittest.mock import AsyncMock, Mock, patch
 
@@ -11,6 +12,8 @@ from stream.app import app as faust_app
 faust_app.conf.store = "memory://"  # before the agents module declares its tables
 
 from stream import agents  # noqa: E402
+from stream.checkpoints import ModelCheckpoints  # noqa: E402
+from stream.config import settings  # noqa: E402
 from stream.models import Step  # noqa: E402
 from stream.policy import EXIT  # noqa: E402
 
@@ -19,12 +22,14 @@ T0 = 1_501_591_568_000
 
 
 @pytest.fixture
-async def app():
+async def app(tmp_path, monkeypatch):
     faust_app.loop = asyncio.get_running_loop()
     faust_app.finalize()
     faust_app.flow_control.resume()
-    agents.sessions.data.clear()
-    agents.transitions.data.clear()
+    for table in (agents.sessions, agents.clusters, agents.cluster_values):
+        table.data.clear()
+    monkeypatch.setattr(agents, "_models", ModelCheckpoints(
+        tmp_path / "models", agents._learner, settings()))
     return faust_app
 
 
@@ -80,23 +85,37 @@ async def test_sessionizer_closes_inactive_sessions(app):
     assert "quiet" not in agents.sessions and "busy" in agents.sessions
 
 
-def step(cluster: str, n: int, serve: bool = True, learn_next: str | None = None) -> Step:
+X = {"previous": "home", "device": "desktop"}
+
+
+def step(cluster: str, n: int, serve: bool = True, learn_next: str | None = None,
+         **extra) -> Step:
     return Step(cluster=cluster, event_id=f"e{n}", session_id=f"s{n}", event_time=T0,
-                ingest_time=T0, serve=serve, learn_next=learn_next)
+                ingest_time=T0, serve=serve, features=X if serve else None,
+                learn_next=learn_next, learn_features=X if learn_next else None, **extra)
 
 
-async def test_learn_and_serve_learns_counts_and_recommends(app):
+async def test_learn_and_serve_learns_and_recommends_with_the_numbers_behind(app):
     with patch.object(agents.recommendations_topic, "send_soon", new=Mock()) as recs:
         async with agents.learn_and_serve.test_context() as agent:
-            for n, nxt in enumerate(["cart", "cart", "drinkware", "cart", "apparel", EXIT]):
-                await agent.put(step("home", n, serve=False, learn_next=nxt))
+            await agent.put(step("home", 0))                       # nothing learned yet
+            for n in range(30):
+                nxt = ["cart", "cart", "drinkware", "apparel", EXIT][n % 5]
+                await agent.put(step("home", n + 1, serve=False, learn_next=nxt))
+            await agent.put(step("cart", 40, serve=False, credit=50.0, first_view=True))
             await agent.put(step("home", 99))
-            await agent.put(step("search", 100))
-    first, second = sent_values(recs)
-    assert not first.cold and first.event_id == "e99" and first.policy_version == 6
-    assert [(item.cluster, item.score) for item in first.items] == [
-        ("cart", 0.5), ("apparel", round(1 / 6, 6)), ("drinkware", round(1 / 6, 6))]
-    assert second.cold and second.items == []   # no data about search yet
+    cold, warm = sent_values(recs)
+    assert cold.cold and cold.items == [] and cold.fallback == "popular"
+    assert not warm.cold and warm.fallback is None and warm.policy == "river+q"
+    assert warm.policy_version == 30                       # samples the river model learned
+    clusters = [item.cluster for item in warm.items]
+    assert set(clusters) <= {"cart", "drinkware", "apparel"} and len(clusters) == 3
+    assert [item.score for item in warm.items] == sorted(
+        (item.score for item in warm.items), reverse=True)
+    row = agents._learner.new_row(agents.clusters["home"])
+    assert row.markov.counts == {"cart": 12, "drinkware": 6, "apparel": 6, EXIT: 6}
+    assert row.scores["river"].events == 24               # EXIT labels are learned, not scored
+    assert agents.cluster_values["cart"][1] == 50.0         # page value of cart, shared
 
 
 async def test_learn_and_serve_does_not_learn_a_redelivered_step_twice(app):
@@ -104,9 +123,13 @@ async def test_learn_and_serve_does_not_learn_a_redelivered_step_twice(app):
         async with agents.learn_and_serve.test_context() as agent:
             event = await agent.put(step("home", 1, serve=False, learn_next="cart"))
             offset = event.message.offset
-    # as after a restart: the changelog already holds this step's effect and a later offset
-    agents.transitions.data["home"] = {"counts": {"cart": 1}, "offset": offset + 5}
+    row = agents._learner.new_row(agents.clusters["home"])
+    offset_model = agents._models._cache["home"]
+    # as after a restart: changelog and checkpoint already hold this step and a later offset
+    agents.clusters.data["home"] = dataclasses.replace(row, offset=offset + 5).to_json()
+    agents._models._cache["home"] = (offset + 5, offset_model[1])
     with patch.object(agents.recommendations_topic, "send_soon", new=Mock()):
         async with agents.learn_and_serve.test_context() as agent:
             await agent.put(step("home", 1, serve=False, learn_next="cart"))
-    assert agents.transitions["home"]["counts"] == {"cart": 1}
+    row = agents._learner.new_row(agents.clusters["home"])
+    assert row.markov.counts == {"cart": 1} and agents._models._cache["home"][1].n_seen == 1

@@ -1,0 +1,102 @@
+"""River models of the worker's page clusters: local RocksDB checkpoints (rocksdict), each
+stored with the offset of the last step it learned, rebuilt from the steps topic when behind.
+
+Pickles never cross Kafka: a checkpoint is written and read only by the worker on this
+machine. When it is missing (local state lost, or the partition moved here from another
+worker) or older than the cluster's changelogged row, the model is rebuilt by re-reading
+that cluster's steps from the retained steps topic (Kafka is the log of record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+from rocksdict import Rdict
+
+from stream.config import Settings
+from stream.learning.cluster import ClusterLearner
+from stream.learning.nextpage import NextPageModel
+from stream.models import Step
+
+log = logging.getLogger(__name__)
+
+
+class ModelCheckpoints:
+    """Per-cluster (offset, model) pairs: in memory, written through to RocksDB."""
+
+    def __init__(self, path: Path, learner: ClusterLearner, config: Settings):
+        self._path, self._learner, self._config = path, learner, config
+        self._rdict: Rdict | None = None
+        self._cache: dict[str, tuple[int, NextPageModel]] = {}
+
+    @property
+    def _db(self) -> Rdict:
+        if self._rdict is None:  # opened on first use, in the worker, not at import
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._rdict = Rdict(str(self._path))
+        return self._rdict
+
+    async def load(self, cluster: str, partition: int, row_offset: int
+                   ) -> tuple[int, NextPageModel]:
+        """The cluster's model and its offset, caught up with the changelogged row."""
+        offset, model = self._cache.get(cluster) or self._stored(cluster)
+        if offset < row_offset:
+            loop = asyncio.get_running_loop()
+            steps = await loop.run_in_executor(
+                None, read_steps, self._config, partition, offset + 1, row_offset, cluster)
+            for step in steps:
+                if step.learn_next and step.learn_features is not None:
+                    model.learn_one(step.learn_features, step.learn_next)
+            log.info("rebuilt the model of %s from %d steps (offsets %d..%d)",
+                     cluster, len(steps), offset + 1, row_offset)
+            offset = row_offset
+            self.save(cluster, offset, model)
+        self._cache[cluster] = (offset, model)
+        return offset, model
+
+    def save(self, cluster: str, offset: int, model: NextPageModel) -> None:
+        """Checkpoint a model that has just learned the step at ``offset``."""
+        self._cache[cluster] = (offset, model)
+        self._db[f"model:{cluster}"] = (offset, model)
+
+    def passed(self, cluster: str, offset: int) -> None:
+        """Note a step the model had nothing to learn from (no pickling needed)."""
+        self._cache[cluster] = (offset, self._cache[cluster][1])
+        self._db[f"seen:{cluster}"] = offset
+
+    def _stored(self, cluster: str) -> tuple[int, NextPageModel]:
+        # Steps after the model's own offset up to "seen" taught it nothing, so the
+        # checkpoint is current as of the larger of the two.
+        offset, model = self._db.get(f"model:{cluster}") or (-1, self._learner.new_model())
+        return max(offset, self._db.get(f"seen:{cluster}", -1)), model
+
+    def close(self) -> None:
+        if self._rdict is not None:
+            self._rdict.close()
+            self._rdict = None
+
+
+def read_steps(config: Settings, partition: int, start: int, end: int, cluster: str) -> list[Step]:
+    """The steps of ``cluster`` at offsets ``start..end`` of one steps partition (blocking)."""
+    tp = TopicPartition(config.steps_topic, partition)
+    consumer = KafkaConsumer(bootstrap_servers=config.bootstrap, enable_auto_commit=False,
+                             group_id=None)
+    steps = []
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, max(start, consumer.beginning_offsets([tp])[tp]))
+        end = min(end, consumer.end_offsets([tp])[tp] - 1)
+        while consumer.position(tp) <= end:
+            for record in consumer.poll(timeout_ms=1000).get(tp, []):
+                if record.offset > end:
+                    break
+                step = Step.from_data(json.loads(record.value))
+                if step.cluster == cluster:
+                    steps.append(step)
+    finally:
+        consumer.close()
+    return steps

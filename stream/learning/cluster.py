@@ -1,0 +1,157 @@
+"""Everything learned about one page cluster, and the one place that learns it.
+
+The worker keeps a :class:`ClusterRow` per cluster in a changelogged table on the partition
+of that cluster, the cluster's River model in a local checkpoint, and publishes a small
+:class:`ClusterValue` per cluster to every worker (a GlobalTable): V(s), page value, exit
+rate and traffic, which other clusters' Q-updates and rankings need. ``pagepilot evaluate``
+keeps the same three in dicts and calls the same :class:`ClusterLearner`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Mapping
+
+from stream.learning.markov import NextPageCounts
+from stream.learning.nextpage import NextPageModel
+from stream.learning.pagevalue import PageValueStats
+from stream.learning.prequential import Score
+from stream.learning.qlearning import ClusterIndex, QRow
+from stream.models import EXIT, Step
+
+MODEL_NAMES = ("river", "markov", "popular")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterValue:
+    """What every partition needs to know of a cluster (published through a GlobalTable)."""
+
+    value: float = 0.0        # V(s) = max_a Q(s, a)
+    page_value: float = 0.0   # Google Analytics page value
+    exit_rate: float = 0.0    # share of sessions that leave the site from here
+    views: int = 0            # page views served on this cluster
+
+    def to_json(self) -> list:
+        return list(dataclasses.astuple(self))
+
+    @classmethod
+    def from_json(cls, data: list | None) -> "ClusterValue":
+        return cls(*data) if data else cls()
+
+    def differs(self, other: "ClusterValue", tolerance: float = 0.01) -> bool:
+        """Worth publishing again: some figure moved by more than ``tolerance`` (relative)."""
+        return any(abs(a - b) > tolerance * max(abs(a), abs(b), 1e-9)
+                   for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other)))
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterRow:
+    """The changelogged learning state of one cluster.
+
+    ``offset`` is the highest offset of the steps partition applied to this row: a step
+    redelivered after a restart is recognised and not applied twice.
+    """
+
+    q: QRow
+    offset: int = -1
+    markov: NextPageCounts = NextPageCounts()
+    page_value: PageValueStats = PageValueStats()
+    views: int = 0
+    scores: Mapping[str, Score] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"offset": self.offset, "q": self.q.to_json(), "markov": self.markov.to_json(),
+                "page_value": self.page_value.to_json(), "views": self.views,
+                "scores": {name: score.to_json() for name, score in self.scores.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict | None, n_actions: int) -> "ClusterRow":
+        if not data:
+            return cls(q=QRow.empty(n_actions))
+        return cls(q=QRow.from_json(data["q"], n_actions), offset=data["offset"],
+                   markov=NextPageCounts.from_json(data["markov"]),
+                   page_value=PageValueStats.from_json(data["page_value"]), views=data["views"],
+                   scores={name: Score.from_json(s) for name, s in data["scores"].items()})
+
+    def published(self) -> ClusterValue:
+        return ClusterValue(value=self.q.value(), page_value=self.page_value.value,
+                            exit_rate=self.markov.exit_rate, views=self.views)
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningConfig:
+    """Hyperparameters of learning and of the policy (see stream.config for the defaults)."""
+
+    model: str = "softmax"
+    gamma: float = 0.9
+    omega: float = 0.7
+    top_k: int = 3
+    candidates: int = 6
+    cold_start_min: int = 5
+    blend_probability: float = 0.0
+    blend_bounce: float = 0.0
+    seed: int = 0
+
+
+class ClusterLearner:
+    """Applies steps to a cluster's row and model (predict, then learn) and times each model."""
+
+    def __init__(self, config: LearningConfig, clusters: tuple[str, ...]):
+        self.config = config
+        self.index = ClusterIndex(clusters)
+        self.seconds = {name: 0.0 for name in MODEL_NAMES}  # time spent per model
+
+    def new_row(self, data: dict | None = None) -> ClusterRow:
+        return ClusterRow.from_json(data, len(self.index))
+
+    def new_model(self) -> NextPageModel:
+        return NextPageModel(self.config.model, seed=self.config.seed)
+
+    def learn_model(self, model: NextPageModel, step: Step) -> list[str]:
+        """River's ranking of the step's label *before* learning it; then learn it."""
+        started = time.perf_counter()
+        ranking = model.ranking(step.learn_features)
+        model.learn_one(step.learn_features, step.learn_next)
+        self.seconds["river"] += time.perf_counter() - started
+        return ranking
+
+    def learn_row(self, row: ClusterRow, step: Step, river_ranking: list[str] | None,
+                  values: Mapping[str, ClusterValue], offset: int = -1) -> ClusterRow:
+        """The row after ``step``: scores, Markov counts, Q-row and page value."""
+        scores, markov, q = row.scores, row.markov, row.q
+        label = step.learn_next
+        if label is not None:
+            if label != EXIT and river_ranking is not None:
+                scores = self._scored(scores, river_ranking, markov, values, label)
+            started = time.perf_counter()
+            markov = markov.learned(label)
+            self.seconds["markov"] += time.perf_counter() - started
+            q = self._q_learned(q, step, values.get(label, ClusterValue()))
+        page_value = row.page_value.viewed() if step.first_view else row.page_value
+        if step.credit:
+            page_value = page_value.credited_with(step.credit)
+        return ClusterRow(q=q, offset=offset, markov=markov, page_value=page_value,
+                          views=row.views + step.serve, scores=scores)
+
+    def _scored(self, scores, river_ranking, markov, values, label) -> dict:
+        started = time.perf_counter()
+        markov_ranking = markov.ranking()
+        self.seconds["markov"] += time.perf_counter() - started
+        started = time.perf_counter()
+        popular = popular_ranking(values)
+        self.seconds["popular"] += time.perf_counter() - started
+        rankings = {"river": river_ranking, "markov": markov_ranking, "popular": popular}
+        return {name: scores.get(name, Score()).scored(rankings[name], label)
+                for name in MODEL_NAMES}
+
+    def _q_learned(self, q: QRow, step: Step, target: ClusterValue) -> QRow:
+        terminal = step.learn_next == EXIT
+        reward = 0.0 if terminal else target.page_value + step.learn_revenue
+        return q.learned(self.index.index(step.learn_next), reward, target.value, terminal,
+                         self.config.gamma, self.config.omega)
+
+
+def popular_ranking(values: Mapping[str, ClusterValue]) -> list[str]:
+    """Clusters by traffic, busiest first: the popularity baseline."""
+    return sorted((c for c, v in values.items() if v.views), key=lambda c: (-values[c].views, c))
