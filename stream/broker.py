@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
@@ -612,3 +613,16 @@ _ACTIONS: dict[str, Callable[[Settings], int]] = {
     "up": _cli_up, "down": _cli_down, "status": _cli_status, "reset": _cli_reset,
     "fetch": _cli_fetch,
 }
+
+
+def consumer_lag(cfg: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    """Per partition of ``topics``: end offset minus the worker group's committed offset."""
+    with contextlib.closing(KafkaAdminClient(bootstrap_servers=cfg.bootstrap,
+                                             client_id="pagepilot-admin")) as admin:
+        committed = admin.list_group_offsets({cfg.app_id: None}).get(cfg.app_id, {})
+    with contextlib.closing(KafkaConsumer(bootstrap_servers=cfg.bootstrap, group_id=None)) as consumer:
+        partitions = [TopicPartition(topic, p) for topic in topics
+                      for p in consumer.partitions_for_topic(topic) or ()]
+        end = consumer.end_offsets(partitions)
+    return {(tp.topic, tp.partition): end[tp] - (committed[tp].offset if tp in committed else 0)
+            for tp in partitions}

@@ -1,0 +1,128 @@
+"""Learning state through the real broker: it survives restarts and lost local state, and
+two workers answer every page view once."""
+
+import shutil
+import time
+
+import pytest
+
+from consumers.tally import Tally
+from producers.generator import generate
+from producers.replay import encode, make_producer
+from stream import broker
+from stream.clusters import PageClusterer
+from stream.models import PageView
+from stream.processes import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+PROBE_PAGES = ["/home", "/google+redesign/apparel/mens/mens+t+shirts", "/basket.html",
+               "/google+redesign/drinkware", "/signin.html", "/google+redesign/bags"]
+
+
+def send(config, views):
+    producer = make_producer(config)
+    for view in views:
+        producer.send(config.pageviews_topic, key=view.session_id.encode(), value=encode(view))
+    producer.flush()
+    producer.close()
+
+
+START_MS = 1_501_545_600_000  # the generator's first day, 2017-08-01
+
+
+def probes(tag: str) -> list[PageView]:
+    """Landing page views of new sessions: answered, but they teach the models nothing.
+
+    Their event time is the start of the sample, so they do not move the stream's clock and
+    close no session (which would teach the models the exit).
+    """
+    return [PageView(event_id=f"probe-{tag}-{n}", session_id=f"probe-{tag}-{n}",
+                     visitor_id="probe", timestamp=START_MS, page_path=page,
+                     device="desktop", channel="Direct")
+            for n, page in enumerate(PROBE_PAGES)]
+
+
+def wait_until_idle(config, timeout_s: float = 60.0) -> None:
+    """Until the worker has committed every page view and every step: nothing left to learn."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        lag = broker.consumer_lag(config, [config.pageviews_topic, config.steps_topic])
+        if lag and not any(lag.values()):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"worker still behind: {lag}")
+
+
+def answers(tally: Tally, tag: str) -> list:
+    recs = [tally.recommendations[view.event_id] for view in probes(tag)]
+    return [(rec.cluster, rec.fallback, rec.policy_version,
+             [(item.cluster, item.probability, item.q) for item in rec.items]) for rec in recs]
+
+
+def test_models_and_q_values_survive_a_restart_and_lost_local_state(run_settings, tmp_path):
+    config = run_settings()
+    broker.ensure_topics(config, config.topic_partitions())
+    events = list(generate(400, seed=9))
+    half = len(events) // 2
+    tally = Tally(config).start()
+    try:
+        worker = WorkerProcess(config, tmp_path / "w1.log").start()
+        send(config, events[:half])
+        assert tally.wait_for(half, timeout_s=240), worker.log_tail()
+        wait_until_idle(config)
+        send(config, probes("before"))
+        assert tally.wait_for(half + len(PROBE_PAGES), timeout_s=120), worker.log_tail()
+        worker.stop()
+
+        worker = WorkerProcess(config, tmp_path / "w2.log").start()  # same state directory
+        send(config, probes("restarted"))
+        assert tally.wait_for(half + 2 * len(PROBE_PAGES), timeout_s=120), worker.log_tail()
+        worker.stop()
+
+        shutil.rmtree(config.data_dir)  # local state lost: changelogs and the steps topic
+        worker = WorkerProcess(config, tmp_path / "w3.log").start()
+        send(config, probes("rebuilt"))
+        assert tally.wait_for(half + 3 * len(PROBE_PAGES), timeout_s=120), worker.log_tail()
+        send(config, events[half:])  # and the replay goes on
+        assert tally.wait_for(len(events) + 3 * len(PROBE_PAGES), timeout_s=240), worker.log_tail()
+        rebuilt_log = worker.log_tail(400)
+        worker.stop()
+    finally:
+        tally.stop()
+
+    before = answers(tally, "before")
+    assert sum(fallback is None for _c, fallback, _v, _i in before) >= 4  # warm models
+    assert answers(tally, "restarted") == before
+    assert answers(tally, "rebuilt") == before
+    assert "rebuilt the model of" in rebuilt_log
+    assert {view.event_id for view in events} <= set(tally.recommendations)
+
+
+def test_two_workers_answer_every_page_view_once(run_settings, tmp_path):
+    config = run_settings(partitions=6)
+    second = run_settings(partitions=6, app_id=config.app_id, pageviews_topic=config.pageviews_topic,
+                          steps_topic=config.steps_topic,
+                          recommendations_topic=config.recommendations_topic,
+                          dead_letter_topic=config.dead_letter_topic)
+    broker.ensure_topics(config, config.topic_partitions())
+    events = list(generate(300, seed=4))
+    workers = [WorkerProcess(config, tmp_path / "a.log").start(),
+               WorkerProcess(second, tmp_path / "b.log").start()]
+    tally = Tally(config).start()
+    try:
+        send(config, events)
+        assert tally.wait_for(len(events), timeout_s=240), workers[0].log_tail()
+        tally.wait_for(len(events) + 1, timeout_s=3)
+        assert all(worker.alive() for worker in workers)
+        logs = [worker.log_tail(2000) for worker in workers]
+    finally:
+        tally.stop()
+        for worker in workers:
+            worker.stop()
+    assert set(tally.recommendations) == {view.event_id for view in events}
+    assert tally.duplicates == 0
+    clusterer = PageClusterer.default()
+    for view in events:
+        assert tally.recommendations[view.event_id].cluster == clusterer.cluster_of(
+            view.page_path, view.page_title)
