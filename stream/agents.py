@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 from stream.app import app
@@ -31,8 +30,8 @@ log = logging.getLogger(__name__)
 _settings = settings()
 _clusterer = PageClusterer.from_file(_settings.cluster_rules)
 _timeout_ms = int(_settings.session_timeout_s * 1000)
-_learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
-_models = ModelCheckpoints(Path(app.conf.datadir) / "models", _learner, _settings)
+learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
+_models = ModelCheckpoints(Path(app.conf.datadir) / "models", learner, _settings)
 windows = {name: WindowedScore() for name in MODEL_NAMES}  # this worker's recent scores
 
 # key: session id -> SessionState (json)
@@ -111,25 +110,34 @@ def _sweep_expired(partition: int, event_time: int, sweeps: dict[int, int]) -> N
             del sessions[session_id]
 
 
+@app.timer(5.0)
+async def checkpoint_models():
+    _models.save_all()
+
+
+@app.on_before_shutdown.connect
+async def _checkpoint_at_shutdown(app, **kwargs):
+    _models.save_all()
+
+
 async def _learn_and_serve_one(step: Step, message) -> None:
     """Predict, then learn (each part once per offset), then answer the page view."""
-    row = _learner.new_row(clusters.get(step.cluster))
+    row = learner.new_row(clusters.get(step.cluster))
     model_offset, model = await _models.load(step.cluster, message.partition, row.offset)
-    values = _ClusterValues()
+    values = _values.get()
     ranking = None
     if message.offset > model_offset:
         if step.learn_next and step.learn_features is not None:
-            ranking = _learner.learn_model(model, step)
-            _models.save(step.cluster, message.offset, model)
-        else:
-            _models.passed(step.cluster, message.offset)
+            ranking = learner.learn_model(model, step)
+        _models.update(step.cluster, message.offset, model, learned=ranking is not None)
     if message.offset > row.offset:
-        before = row.scores
-        row = _learner.learn_row(row, step, ranking, values, offset=message.offset)
-        clusters[step.cluster] = row.to_json()
-        _publish(step.cluster, row, values)
-        for name, score in row.scores.items():
-            windows[name].add(score - before.get(name, Score()))
+        learned = learner.learn_row(row, step, ranking, values, offset=message.offset)
+        if learned is not row:  # a step that only serves changes nothing to write
+            clusters[step.cluster] = learned.to_json()
+            _values.publish(step.cluster, learned)
+            for name, score in learned.scores.items():
+                windows[name].add(score - row.scores.get(name, Score()))
+            row = learned
     if step.serve:
         recommendations_topic.send_soon(key=step.session_id,
                                         value=_recommend(step, row, model, values))
@@ -137,8 +145,8 @@ async def _learn_and_serve_one(step: Step, message) -> None:
 
 def _recommend(step: Step, row: ClusterRow, model, values) -> Recommendation:
     proba, fallback, version = candidates(row, model, step.features or {}, step.cluster,
-                                          values, _learner.config)
-    items = rank(proba, row, values, _learner.index, _learner.config)
+                                          values, learner.config)
+    items = rank(proba, row, values, learner.index, learner.config)
     return Recommendation(
         session_id=step.session_id, event_id=step.event_id, cluster=step.cluster,
         items=items, policy=POLICY_NAME, policy_version=version, cold=not items,
@@ -146,27 +154,34 @@ def _recommend(step: Step, row: ClusterRow, model, values) -> Recommendation:
         publish_time=_ms(time.time()))
 
 
-def _publish(cluster: str, row: ClusterRow, values: "_ClusterValues") -> None:
-    """Share the cluster's V(s), page value, exit rate and traffic when they moved."""
-    value = row.published()
-    if cluster not in values or value.differs(values[cluster]):
-        cluster_values[cluster] = value.to_json()
+class _ClusterValuesSnapshot:
+    """The GlobalTable as ClusterValue records, re-read at most every ``max_age_s``.
+
+    Other workers' updates reach the GlobalTable asynchronously anyway; reading it once per
+    step would decode every cluster's JSON from RocksDB for each event.
+    """
+
+    def __init__(self, max_age_s: float = 0.2):
+        self.max_age_s = max_age_s
+        self._values: dict[str, ClusterValue] = {}
+        self._read_at = float("-inf")
+
+    def get(self) -> dict[str, ClusterValue]:
+        if time.monotonic() - self._read_at > self.max_age_s:
+            self._values = {c: ClusterValue.from_json(v) for c, v in cluster_values.items()}
+            self._read_at = time.monotonic()
+        return self._values
+
+    def publish(self, cluster: str, row: ClusterRow) -> None:
+        """Share the cluster's V(s), page value, exit rate and traffic when they moved."""
+        value = row.published()
+        current = self.get().get(cluster)
+        if current is None or value.differs(current):
+            cluster_values[cluster] = value.to_json()
+            self._values[cluster] = value
 
 
-class _ClusterValues(Mapping):
-    """The GlobalTable read as ClusterValue records."""
-
-    def __getitem__(self, cluster: str) -> ClusterValue:
-        data = cluster_values.get(cluster)
-        if data is None:
-            raise KeyError(cluster)
-        return ClusterValue.from_json(data)
-
-    def __iter__(self):
-        return iter(list(cluster_values.keys()))
-
-    def __len__(self) -> int:
-        return len(cluster_values)
+_values = _ClusterValuesSnapshot()
 
 
 async def _dead_letter(message, reason: str) -> None:

@@ -30,4 +30,4 @@ def create_app(agent_modules: list[str]) -> faust.App:
     )
 
 
-app = create_app(["stream.agents"])
+app = create_app(["stream.agents", "stream.views"])

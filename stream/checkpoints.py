@@ -1,10 +1,13 @@
 """River models of the worker's page clusters: local RocksDB checkpoints (rocksdict), each
-stored with the offset of the last step it learned, rebuilt from the steps topic when behind.
+stored with the offset of the steps partition it has learned up to, and caught up from the
+steps topic when behind.
 
 Pickles never cross Kafka: a checkpoint is written and read only by the worker on this
-machine. When it is missing (local state lost, or the partition moved here from another
-worker) or older than the cluster's changelogged row, the model is rebuilt by re-reading
-that cluster's steps from the retained steps topic (Kafka is the log of record).
+machine. A model is checkpointed every ``every`` samples it learns, on a timer, and at
+shutdown. When its checkpoint is missing (local state lost, or the partition moved here
+from another worker) or older than the cluster's changelogged row, the model learns the
+missing steps of its cluster again from the retained steps topic (Kafka is the log of
+record), so it always matches the row.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ log = logging.getLogger(__name__)
 class ModelCheckpoints:
     """Per-cluster (offset, model) pairs: in memory, written through to RocksDB."""
 
-    def __init__(self, path: Path, learner: ClusterLearner, config: Settings):
-        self._path, self._learner, self._config = path, learner, config
+    def __init__(self, path: Path, learner: ClusterLearner, config: Settings, every: int = 200):
+        self._path, self._learner, self._config, self.every = path, learner, config, every
         self._rdict: Rdict | None = None
         self._cache: dict[str, tuple[int, NextPageModel]] = {}
+        self._unsaved: dict[str, int] = {}  # cluster -> samples learned since its checkpoint
 
     @property
     def _db(self) -> Rdict:
@@ -54,25 +58,27 @@ class ModelCheckpoints:
             log.info("rebuilt the model of %s from %d steps (offsets %d..%d)",
                      cluster, len(steps), offset + 1, row_offset)
             offset = row_offset
-            self.save(cluster, offset, model)
         self._cache[cluster] = (offset, model)
         return offset, model
 
-    def save(self, cluster: str, offset: int, model: NextPageModel) -> None:
-        """Checkpoint a model that has just learned the step at ``offset``."""
+    def update(self, cluster: str, offset: int, model: NextPageModel, learned: bool) -> None:
+        """The model has dealt with the step at ``offset`` (and learned from it, or not)."""
         self._cache[cluster] = (offset, model)
-        self._db[f"model:{cluster}"] = (offset, model)
+        if learned:
+            self._unsaved[cluster] = self._unsaved.get(cluster, 0) + 1
+            if self._unsaved[cluster] >= self.every:
+                self.save(cluster)
 
-    def passed(self, cluster: str, offset: int) -> None:
-        """Note a step the model had nothing to learn from (no pickling needed)."""
-        self._cache[cluster] = (offset, self._cache[cluster][1])
-        self._db[f"seen:{cluster}"] = offset
+    def save(self, cluster: str) -> None:
+        self._db[cluster] = self._cache[cluster]
+        self._unsaved.pop(cluster, None)
+
+    def save_all(self) -> None:
+        for cluster in list(self._unsaved):
+            self.save(cluster)
 
     def _stored(self, cluster: str) -> tuple[int, NextPageModel]:
-        # Steps after the model's own offset up to "seen" taught it nothing, so the
-        # checkpoint is current as of the larger of the two.
-        offset, model = self._db.get(f"model:{cluster}") or (-1, self._learner.new_model())
-        return max(offset, self._db.get(f"seen:{cluster}", -1)), model
+        return self._db.get(cluster) or (-1, self._learner.new_model())
 
     def close(self) -> None:
         if self._rdict is not None:

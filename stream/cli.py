@@ -78,9 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     recs.set_defaults(run=_recommendations)
 
     demo = commands.add_parser("demo", help="broker, worker and replay of the bundled sample")
-    demo.add_argument("--sessions", type=int, default=1000)
+    demo.add_argument("--sessions", type=int, default=600)
     demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--max-rate", type=float, default=300.0,
+    demo.add_argument("--max-rate", type=float, default=150.0,
                       help="replay rate in events/s (0: as fast as possible)")
     demo.set_defaults(run=_demo)
 

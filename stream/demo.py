@@ -7,8 +7,10 @@ summary, and everything it started stopped again (also on Ctrl-C).
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from consumers.tally import Tally
@@ -20,7 +22,7 @@ from stream.processes import embedded_broker, run_config, worker_running
 from stream.progress import Progress
 
 
-def run_demo(sessions: int = 1000, seed: int = 7, max_rate: float | None = 300.0,
+def run_demo(sessions: int = 600, seed: int = 7, max_rate: float | None = 150.0,
              malformed: int = 24, timeout_s: float = 600.0) -> int:
     base = settings()
     run_id = f"demo-{int(time.time())}"
@@ -35,6 +37,7 @@ def run_demo(sessions: int = 1000, seed: int = 7, max_rate: float | None = 300.0
                 done = tally.wait_for(len(events), malformed, timeout_s,
                                       progress=Progress("recommendations", total=len(events)))
                 _print_summary(tally, stats, len(events), malformed, done)
+                _print_scores(worker_scores(config))
             finally:
                 tally.stop()
     return 0 if done else 1
@@ -57,8 +60,9 @@ def _print_summary(tally: Tally, stats, events: int, malformed: int, done: bool)
     latest = {rec.session_id: rec for rec in warm}  # the last answer of each session
     print("\nSome recommendations:")
     for rec in list(latest.values())[-5:]:
-        items = ", ".join(f"{item.cluster} {item.score:.2f}" for item in rec.items)
-        print(f"  session {rec.session_id} on {rec.cluster:<22} -> {items}")
+        items = ", ".join(f"{item.cluster} (p {item.probability:.2f}, Q {item.q:.0f})"
+                          for item in rec.items)
+        print(f"  {rec.session_id} on {rec.cluster}:\n      {items}")
     rows = [
         ("events in (valid)", f"{events:,}"),
         ("malformed messages in", f"{malformed:,}"),
@@ -76,3 +80,20 @@ def _print_summary(tally: Tally, stats, events: int, malformed: int, done: bool)
     reasons = sorted({letter.reason.split(":")[0] for letter in tally.dead_letters})
     print(f"  dead-letter reasons: {'; '.join(reasons)}")
 
+
+
+def worker_scores(config: Settings) -> dict:
+    """The worker's prequential scores, from its web server."""
+    url = f"http://{config.web_host}:{config.web_port}/api/scores/"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def _print_scores(scores: dict) -> None:
+    print("\nNext-page accuracy, prequential (predict, then learn), all transitions:")
+    print(f"  {'model':<10}{'events':>9}{'top1':>8}{'HR@3':>8}{'HR@5':>8}{'MRR':>8}"
+          f"{'HR@3 last 1000':>16}")
+    for name, score in scores.items():
+        total, window = score["total"], score["window"]
+        print(f"  {name:<10}{total['events']:>9,}{total['top1']:>8.3f}{total['hr3']:>8.3f}"
+              f"{total['hr5']:>8.3f}{total['mrr']:>8.3f}{window['hr3']:>16.3f}")

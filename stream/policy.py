@@ -34,9 +34,9 @@ def candidates(row: ClusterRow, model: NextPageModel, features: dict, current: s
     elif row.markov.total >= config.cold_start_min:
         proba, fallback, version = row.markov.predict_proba_one(), "markov", row.markov.total
     else:
-        views = sum(v.views for v in values.values()) or 1
-        proba = {c: values[c].views / views for c in popular_ranking(values)}
-        fallback, version = "popular", views
+        visitors = sum(v.visitors for v in values.values()) or 1
+        proba = {c: values[c].visitors / visitors for c in popular_ranking(values)}
+        fallback, version = "popular", visitors
     ranked = sorted((c for c in proba if c not in (current, EXIT)), key=lambda c: -proba[c])
     return {c: proba[c] for c in ranked[:config.candidates]}, fallback, version
 

@@ -30,7 +30,7 @@ class ClusterValue:
     value: float = 0.0        # V(s) = max_a Q(s, a)
     page_value: float = 0.0   # Google Analytics page value
     exit_rate: float = 0.0    # share of sessions that leave the site from here
-    views: int = 0            # page views served on this cluster
+    visitors: int = 0         # sessions that viewed the cluster (its unique pageviews)
 
     def to_json(self) -> list:
         return list(dataclasses.astuple(self))
@@ -57,12 +57,11 @@ class ClusterRow:
     offset: int = -1
     markov: NextPageCounts = NextPageCounts()
     page_value: PageValueStats = PageValueStats()
-    views: int = 0
     scores: Mapping[str, Score] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"offset": self.offset, "q": self.q.to_json(), "markov": self.markov.to_json(),
-                "page_value": self.page_value.to_json(), "views": self.views,
+                "page_value": self.page_value.to_json(),
                 "scores": {name: score.to_json() for name, score in self.scores.items()}}
 
     @classmethod
@@ -71,12 +70,13 @@ class ClusterRow:
             return cls(q=QRow.empty(n_actions))
         return cls(q=QRow.from_json(data["q"], n_actions), offset=data["offset"],
                    markov=NextPageCounts.from_json(data["markov"]),
-                   page_value=PageValueStats.from_json(data["page_value"]), views=data["views"],
+                   page_value=PageValueStats.from_json(data["page_value"]),
                    scores={name: Score.from_json(s) for name, s in data["scores"].items()})
 
     def published(self) -> ClusterValue:
         return ClusterValue(value=self.q.value(), page_value=self.page_value.value,
-                            exit_rate=self.markov.exit_rate, views=self.views)
+                            exit_rate=self.markov.exit_rate,
+                            visitors=self.page_value.unique_views)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +118,13 @@ class ClusterLearner:
 
     def learn_row(self, row: ClusterRow, step: Step, river_ranking: list[str] | None,
                   values: Mapping[str, ClusterValue], offset: int = -1) -> ClusterRow:
-        """The row after ``step``: scores, Markov counts, Q-row and page value."""
+        """The row after ``step``: scores, Markov counts, Q-row and page value.
+
+        A step that only serves (no label, no new visitor, no credit) changes nothing: the
+        row is returned as it is (its offset included), so it need not be written.
+        """
+        if not (step.learn_next or step.first_view or step.credit):
+            return row
         scores, markov, q = row.scores, row.markov, row.q
         label = step.learn_next
         if label is not None:
@@ -132,7 +138,7 @@ class ClusterLearner:
         if step.credit:
             page_value = page_value.credited_with(step.credit)
         return ClusterRow(q=q, offset=offset, markov=markov, page_value=page_value,
-                          views=row.views + step.serve, scores=scores)
+                          scores=scores)
 
     def _scored(self, scores, river_ranking, markov, values, label) -> dict:
         started = time.perf_counter()
@@ -153,5 +159,6 @@ class ClusterLearner:
 
 
 def popular_ranking(values: Mapping[str, ClusterValue]) -> list[str]:
-    """Clusters by traffic, busiest first: the popularity baseline."""
-    return sorted((c for c, v in values.items() if v.views), key=lambda c: (-values[c].views, c))
+    """Clusters by visitors, most visited first: the popularity baseline."""
+    return sorted((c for c, v in values.items() if v.visitors),
+                  key=lambda c: (-values[c].visitors, c))

@@ -28,8 +28,9 @@ async def app(tmp_path, monkeypatch):
     faust_app.flow_control.resume()
     for table in (agents.sessions, agents.clusters, agents.cluster_values):
         table.data.clear()
+    monkeypatch.setattr(agents, "_values", agents._ClusterValuesSnapshot(max_age_s=0))
     monkeypatch.setattr(agents, "_models", ModelCheckpoints(
-        tmp_path / "models", agents._learner, settings()))
+        tmp_path / "models", agents.learner, settings()))
     return faust_app
 
 
@@ -112,7 +113,7 @@ async def test_learn_and_serve_learns_and_recommends_with_the_numbers_behind(app
     assert set(clusters) <= {"cart", "drinkware", "apparel"} and len(clusters) == 3
     assert [item.score for item in warm.items] == sorted(
         (item.score for item in warm.items), reverse=True)
-    row = agents._learner.new_row(agents.clusters["home"])
+    row = agents.learner.new_row(agents.clusters["home"])
     assert row.markov.counts == {"cart": 12, "drinkware": 6, "apparel": 6, EXIT: 6}
     assert row.scores["river"].events == 24               # EXIT labels are learned, not scored
     assert agents.cluster_values["cart"][1] == 50.0         # page value of cart, shared
@@ -123,7 +124,7 @@ async def test_learn_and_serve_does_not_learn_a_redelivered_step_twice(app):
         async with agents.learn_and_serve.test_context() as agent:
             event = await agent.put(step("home", 1, serve=False, learn_next="cart"))
             offset = event.message.offset
-    row = agents._learner.new_row(agents.clusters["home"])
+    row = agents.learner.new_row(agents.clusters["home"])
     offset_model = agents._models._cache["home"]
     # as after a restart: changelog and checkpoint already hold this step and a later offset
     agents.clusters.data["home"] = dataclasses.replace(row, offset=offset + 5).to_json()
@@ -131,5 +132,5 @@ async def test_learn_and_serve_does_not_learn_a_redelivered_step_twice(app):
     with patch.object(agents.recommendations_topic, "send_soon", new=Mock()):
         async with agents.learn_and_serve.test_context() as agent:
             await agent.put(step("home", 1, serve=False, learn_next="cart"))
-    row = agents._learner.new_row(agents.clusters["home"])
+    row = agents.learner.new_row(agents.clusters["home"])
     assert row.markov.counts == {"cart": 1} and agents._models._cache["home"][1].n_seen == 1
