@@ -19,7 +19,7 @@ from producers.generator import generate
 from producers.replay import Pacing, make_producer, replay
 from stream import broker
 from stream.config import settings
-from stream.processes import embedded_broker, run_config, worker_running
+from stream.processes import embedded_broker, run_config, wait_until_idle, worker_running
 
 APPS = (("faust pass-through", "stream.passthrough"), ("pagepilot worker", "stream.app"))
 
@@ -58,6 +58,7 @@ def _measure_app(config, app: str, tmp: Path, backlog: list, paced: list, rate: 
         try:
             tally.wait_for(len(backlog), timeout_s=900)
             throughput = tally.publish_rate
+            wait_until_idle(config, timeout_s=300)  # latency is measured on an idle worker
             before = len(tally.latencies_ms)
             _produce(config, paced, Pacing(max_rate=rate))
             tally.wait_for(len(backlog) + len(paced), timeout_s=300)

@@ -111,12 +111,17 @@ class PageClusterer:
         return cls.from_file(DEFAULT_RULES)
 
     def cluster_of(self, page_path: str, page_title: str = "") -> str:
-        """The cluster of the first rule that matches the page, else ``"other"``."""
+        """The cluster of the first rule that matches the page, else ``"other"``.
+
+        A page given as a cluster's name (a clickstream with a page-category column) is
+        that cluster.
+        """
         key = (page_path, page_title)
         cluster = self._memo.get(key)
         if cluster is None:
-            cluster = next((rule.cluster for rule in self.rules
-                            if rule.matches(page_path, page_title)), OTHER)
+            cluster = page_path if page_path in self.clusters else next(
+                (rule.cluster for rule in self.rules if rule.matches(page_path, page_title)),
+                OTHER)
             if len(self._memo) >= MEMO_SIZE:
                 self._memo.clear()
             self._memo[key] = cluster

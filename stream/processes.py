@@ -112,3 +112,15 @@ def worker_running(config: Settings, log_dir: Path, app: str = "stream.app"):
     finally:
         worker.stop()
         broker.delete_run_topics(config)
+
+
+def wait_until_idle(config: Settings, timeout_s: float = 120.0) -> None:
+    """Until the worker group has committed every page view and every step."""
+    deadline = time.monotonic() + timeout_s
+    lag: dict = {}
+    while time.monotonic() < deadline:
+        lag = broker.consumer_lag(config, [config.pageviews_topic, config.steps_topic])
+        if lag and not any(lag.values()):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"worker still behind after {timeout_s:.0f}s: {lag}")

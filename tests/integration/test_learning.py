@@ -2,7 +2,6 @@
 two workers answer every page view once."""
 
 import shutil
-import time
 
 import pytest
 
@@ -12,7 +11,7 @@ from producers.replay import encode, make_producer
 from stream import broker
 from stream.clusters import PageClusterer
 from stream.models import PageView
-from stream.processes import WorkerProcess
+from stream.processes import WorkerProcess, wait_until_idle
 
 pytestmark = pytest.mark.integration
 
@@ -41,17 +40,6 @@ def probes(tag: str) -> list[PageView]:
                      visitor_id="probe", timestamp=START_MS, page_path=page,
                      device="desktop", channel="Direct")
             for n, page in enumerate(PROBE_PAGES)]
-
-
-def wait_until_idle(config, timeout_s: float = 60.0) -> None:
-    """Until the worker has committed every page view and every step: nothing left to learn."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        lag = broker.consumer_lag(config, [config.pageviews_topic, config.steps_topic])
-        if lag and not any(lag.values()):
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"worker still behind: {lag}")
 
 
 def answers(tally: Tally, tag: str) -> list:
