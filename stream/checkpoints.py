@@ -78,7 +78,11 @@ class ModelCheckpoints:
             self.save(cluster)
 
     def _stored(self, cluster: str) -> tuple[int, NextPageModel]:
-        return self._db.get(cluster) or (-1, self._learner.new_model())
+        offset, model = self._db.get(cluster) or (-1, None)
+        if model is None or model.kind != self._learner.config.model:
+            # none yet, or of another kind (PAGEPILOT_MODEL changed): learn it from the log
+            return -1, self._learner.new_model()
+        return offset, model
 
     def close(self) -> None:
         if self._rdict is not None:

@@ -52,9 +52,9 @@ class Settings:
                               "doc": "samples a cluster's model needs before it is used "
                                      "(else Markov counts, else popularity)"})
     model: str = dataclasses.field(
-        default="softmax", metadata={"env": "PAGEPILOT_MODEL",
-                                     "doc": "River next-page classifier: softmax, naive_bayes, "
-                                            "hoeffding or adaptive_tree"})
+        default="hoeffding", metadata={"env": "PAGEPILOT_MODEL",
+                                       "doc": "River next-page classifier: hoeffding, "
+                                              "softmax, naive_bayes or adaptive_tree"})
     gamma: float = dataclasses.field(
         default=0.9, metadata={"env": "PAGEPILOT_GAMMA", "doc": "Q-learning discount"})
     q_omega: float = dataclasses.field(

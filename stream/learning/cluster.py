@@ -14,7 +14,7 @@ import time
 from typing import Mapping
 
 from stream.learning.markov import NextPageCounts
-from stream.learning.nextpage import NextPageModel
+from stream.learning.nextpage import DEFAULT_MODEL, NextPageModel
 from stream.learning.pagevalue import PageValueStats
 from stream.learning.prequential import Score
 from stream.learning.qlearning import ClusterIndex, QRow
@@ -83,7 +83,7 @@ class ClusterRow:
 class LearningConfig:
     """Hyperparameters of learning and of the policy (see stream.config for the defaults)."""
 
-    model: str = "softmax"
+    model: str = DEFAULT_MODEL
     gamma: float = 0.9
     omega: float = 0.7
     top_k: int = 3

@@ -1,0 +1,54 @@
+"""A River-style contract for our learners: picklable before and after learning, inputs left
+untouched, unseen features tolerated, seeded runs identical."""
+
+import copy
+import pickle
+
+import pytest
+
+from stream.learning.markov import NextPageCounts
+from stream.learning.nextpage import MODELS, NextPageModel
+from stream.learning.prequential import Score, WindowedScore
+
+SAMPLES = [({"previous": p, "device": d, "log_hits": float(h)}, y)
+           for h, (p, d, y) in enumerate([("home", "desktop", "cart"), ("cart", "mobile", "home"),
+                                          ("home", "mobile", "product"), ("(entrance)", "tablet", "home")] * 40)]
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_next_page_models_keep_the_contract(kind):
+    model = NextPageModel(kind, seed=3)
+    pickle.loads(pickle.dumps(model))
+    twin = NextPageModel(kind, seed=3)
+    for x, y in SAMPLES:
+        before = copy.deepcopy(x)
+        model.learn_one(x, y)
+        twin.learn_one(x, y)
+        assert x == before
+    restored = pickle.loads(pickle.dumps(model))
+    probe = {"previous": "home", "device": "desktop", "log_hits": 3.0}
+    assert restored.predict_proba_one(probe) == model.predict_proba_one(probe)
+    assert twin.ranking(probe) == model.ranking(probe)
+    assert model.n_seen == len(SAMPLES)
+    unseen = model.ranking({"previous": "never-seen", "brand_new_feature": 1.0})
+    assert set(unseen) <= {"cart", "home", "product"}
+
+
+def test_an_unknown_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown model 'gbm'"):
+        NextPageModel("gbm")
+
+
+def test_markov_counts_rank_by_frequency_and_never_mutate():
+    row = NextPageCounts()
+    grown = row.learned("cart").learned("cart").learned("home")
+    assert row.counts == {} and grown.ranking() == ["cart", "home"]
+
+
+def test_windowed_scores_keep_totals_and_the_last_events():
+    window = WindowedScore(window=2)
+    for ranking, truth in [(["a"], "a"), (["a"], "b"), (["b", "a"], "a")]:
+        window.add(Score().scored(ranking, truth))
+    assert window.total.events == 3 and window.total.top1 == 1
+    assert window.recent.as_dict() == {"events": 2, "top1": 0.0, "hr3": 0.5, "hr5": 0.5,
+                                       "mrr": 0.25}
