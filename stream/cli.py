@@ -46,12 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.set_defaults(run=_generate)
 
     replay = commands.add_parser("replay", help="replay page views into Kafka")
-    replay.add_argument("file", nargs="?", help="input file (default: the bundled generator)")
-    replay.add_argument("--format", default="auto", choices=("auto", *FORMATS))
-    replay.add_argument("--columns", help="CSV column mapping, e.g. session_id=sid,timestamp=ts,page_path=url")
-    replay.add_argument("--sessions", type=int, default=2000,
-                        help="sessions to generate when no file is given")
-    replay.add_argument("--seed", type=int, default=7)
+    _add_input_arguments(replay)
     pace = replay.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, help="times faster than the original timestamps")
     pace.add_argument("--max-rate", type=float, help="at most N events per second")
@@ -61,12 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate", help="prequential accuracy of the learning code over a file, no Kafka")
-    evaluate.add_argument("file", nargs="?", help="input file (default: generated sessions)")
-    evaluate.add_argument("--format", default="auto", choices=("auto", *FORMATS))
-    evaluate.add_argument("--columns", help="CSV column mapping, as for replay")
-    evaluate.add_argument("--sessions", type=int, default=2000,
-                          help="sessions to generate when no file is given")
-    evaluate.add_argument("--seed", type=int, default=7)
+    _add_input_arguments(evaluate)
     evaluate.add_argument("--model", help="River model (default: PAGEPILOT_MODEL)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(run=_evaluate)
@@ -90,6 +80,30 @@ def _parser() -> argparse.ArgumentParser:
                        help="paced rate of the latency phase (events/s)")
     bench.set_defaults(run=_bench)
     return parser
+
+
+def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", help="input file (default: generated sessions)")
+    parser.add_argument("--format", default="auto", choices=("auto", *FORMATS))
+    parser.add_argument("--columns",
+                        help="CSV column mapping, e.g. session_id=sid,timestamp=ts,page_path=url")
+    parser.add_argument("--sessions", type=int, default=2000,
+                        help="sessions to generate when no file is given")
+    parser.add_argument("--seed", type=int, default=7)
+
+
+def _read_input(args, stats):
+    """The page views of ``args.file`` (bad rows counted in ``stats``, reported on stderr)
+    in event-time order, with their count; or a stream of generated sessions and None."""
+    from producers.generator import generate
+    from producers.loaders import parse_column_map
+    from producers.replay import read_events
+
+    if not args.file:
+        return generate(args.sessions, seed=args.seed), None
+    columns = parse_column_map(args.columns) if args.columns else None
+    events = read_events(args.file, args.format, columns, stats)
+    return events, len(events)
 
 
 def _kafka(args, _extra) -> int:
@@ -121,19 +135,12 @@ def _generate(args, _extra) -> int:
 
 
 def _replay(args, _extra) -> int:
-    from producers.generator import generate
-    from producers.loaders import parse_column_map
-    from producers.replay import Pacing, ReplayStats, make_producer, read_events, replay
+    from producers.replay import Pacing, ReplayStats, make_producer, replay
     from stream.config import settings
 
     config = settings()
     stats = ReplayStats()
-    if args.file:
-        columns = parse_column_map(args.columns) if args.columns else None
-        events = read_events(args.file, args.format, columns, stats)
-        total = len(events)
-    else:
-        events, total = generate(args.sessions, seed=args.seed), None
+    events, total = _read_input(args, stats)
     producer = make_producer(config)
     try:
         replay(events, producer, config.pageviews_topic, limit=args.limit, stats=stats,
@@ -147,9 +154,7 @@ def _replay(args, _extra) -> int:
 def _evaluate(args, _extra) -> int:
     import dataclasses
 
-    from producers.generator import generate
-    from producers.loaders import parse_column_map
-    from producers.replay import ReplayStats, read_events
+    from producers.replay import ReplayStats
     from stream.clusters import PageClusterer
     from stream.config import settings
     from stream.evaluate import evaluate
@@ -159,11 +164,7 @@ def _evaluate(args, _extra) -> int:
     if args.model:
         learning = dataclasses.replace(learning, model=args.model)
     stats = ReplayStats()
-    if args.file:
-        columns = parse_column_map(args.columns) if args.columns else None
-        views = read_events(args.file, args.format, columns, stats)
-    else:
-        views = generate(args.sessions, seed=args.seed)
+    views, _count = _read_input(args, stats)
     report = evaluate(views, learning, PageClusterer.from_file(config.cluster_rules),
                       config.session_timeout_s)
     report["rows_rejected"] = stats.rejected
