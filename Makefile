@@ -1,6 +1,6 @@
 # PagePilot: every target sets up what it needs, so each works on a fresh clone.
 #   make demo   broker + worker + replay of the bundled sample
-#   make test   the whole test suite against a real Kafka broker
+#   make test   the whole test suite against a real Kafka broker and headless Chromium
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,8 +8,11 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/pagepilot
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+ARGS ?=
+CHROMIUM ?= /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv jars test demo kafka-up kafka-down bench
+.PHONY: venv jars browser test demo kafka-up kafka-down bench
 
 venv: $(STAMP)
 
@@ -24,11 +27,17 @@ $(STAMP): pyproject.toml
 jars: $(STAMP)
 	$(CLI) kafka fetch
 
-test: $(STAMP) jars
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Chromium (Debian packages) for the browser tests ..."; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(STAMP) jars browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP) jars
-	$(CLI) demo
+	$(CLI) demo $(ARGS)
 
 kafka-up: $(STAMP) jars
 	$(CLI) kafka up

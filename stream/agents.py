@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import socket
 import time
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from stream.app import app
 from stream.checkpoints import ModelCheckpoints
 from stream.clusters import PageClusterer
 from stream.config import settings
-from stream.learning.cluster import MODEL_NAMES, ClusterLearner, ClusterRow, ClusterValue
-from stream.learning.prequential import Score, WindowedScore
+from stream.learning.cluster import ClusterLearner, ClusterRow, ClusterValue
+from stream.learning.prequential import Score
+from stream.metrics import WorkerMetrics
 from stream.models import DeadLetter, PageView, Recommendation, Step
 from stream.policy import POLICY_NAME, candidates, rank
 from stream.sessions import SessionState, advance, exit_step, expired
@@ -32,7 +34,7 @@ _clusterer = PageClusterer.from_file(_settings.cluster_rules)
 _timeout_ms = int(_settings.session_timeout_s * 1000)
 learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
 _models = ModelCheckpoints(Path(app.conf.datadir) / "models", learner, _settings)
-windows = {name: WindowedScore() for name in MODEL_NAMES}  # this worker's recent scores
+metrics = WorkerMetrics(worker=f"{socket.gethostname()}:{_settings.web_port}")
 
 # key: session id -> SessionState (json)
 sessions = app.Table("sessions", default=None, partitions=_settings.partitions)
@@ -51,6 +53,7 @@ async def sessionize(stream):
         try:
             view = _valid_pageview(message.key, message.value)
             _sessionize_one(view, message)
+            metrics.received()
             _sweep_expired(message.partition, view.timestamp, sweeps)
         except InvalidEvent as exc:
             await _dead_letter(message, str(exc))
@@ -124,7 +127,7 @@ async def _learn_and_serve_one(step: Step, message) -> None:
     """Predict, then learn (each part once per offset), then answer the page view."""
     row = learner.new_row(clusters.get(step.cluster))
     model_offset, model = await _models.load(step.cluster, message.partition, row.offset)
-    values = _values.get()
+    values = value_cache.get()
     ranking = None
     if message.offset > model_offset:
         if step.learn_next and step.learn_features is not None:
@@ -134,13 +137,14 @@ async def _learn_and_serve_one(step: Step, message) -> None:
         learned = learner.learn_row(row, step, ranking, values, offset=message.offset)
         if learned is not row:  # a step that only serves changes nothing to write
             clusters[step.cluster] = learned.to_json()
-            _values.publish(step.cluster, learned)
+            value_cache.publish(step.cluster, learned)
             for name, score in learned.scores.items():
-                windows[name].add(score - row.scores.get(name, Score()))
+                metrics.scored(name, score - row.scores.get(name, Score()))
             row = learned
     if step.serve:
-        recommendations_topic.send_soon(key=step.session_id,
-                                        value=_recommend(step, row, model, values))
+        rec = _recommend(step, row, model, values)
+        recommendations_topic.send_soon(key=step.session_id, value=rec)
+        metrics.recommended({**rec.asdict(), "items": [item.asdict() for item in rec.items]})
 
 
 def _recommend(step: Step, row: ClusterRow, model, values) -> Recommendation:
@@ -181,10 +185,11 @@ class _ClusterValuesSnapshot:
             self._values[cluster] = value
 
 
-_values = _ClusterValuesSnapshot()
+value_cache = _ClusterValuesSnapshot()
 
 
 async def _dead_letter(message, reason: str) -> None:
+    metrics.dead_lettered()
     await dead_letter_topic.send(key=message.key if isinstance(message.key, bytes) else None,
                                  value=DeadLetter(
         reason=reason, topic=message.topic, partition=message.partition,

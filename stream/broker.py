@@ -496,13 +496,16 @@ def ensure_topics(cfg: Settings | None, topics: dict[str, int],
                                              client_id="pagepilot-admin")) as admin:
         missing = sorted(set(topics) - set(admin.list_topics()))
         if missing:
-            _create(admin, {name: topics[name] for name in missing}, replication_factor)
+            _create(admin, {name: topics[name] for name in missing}, replication_factor,
+                    cfg.topic_configs())
         _check_partitions(admin, topics)
     return missing
 
 
-def _create(admin, topics: dict[str, int], replication_factor: int) -> None:
-    request = {name: {"num_partitions": count, "replication_factor": replication_factor}
+def _create(admin, topics: dict[str, int], replication_factor: int,
+            configs: dict[str, dict[str, str]]) -> None:
+    request = {name: {"num_partitions": count, "replication_factor": replication_factor,
+                      "configs": configs.get(name, {})}
                for name, count in topics.items()}
     response = admin.create_topics(request, raise_errors=False)
     failed = [f"{t['name']}: {t.get('error_message') or t['error_code']}"

@@ -67,11 +67,20 @@ def _parser() -> argparse.ArgumentParser:
     recs.add_argument("--json", action="store_true", help="one JSON object per line")
     recs.set_defaults(run=_recommendations)
 
+    watch = commands.add_parser("watch", help="live figures of the workers in the terminal")
+    watch.add_argument("--url", help="a worker's web server (default: "
+                                     "http://PAGEPILOT_WEB_HOST:PAGEPILOT_WEB_PORT)")
+    watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    watch.add_argument("--once", action="store_true", help="print one frame and exit")
+    watch.set_defaults(run=_watch)
+
     demo = commands.add_parser("demo", help="broker, worker and replay of the bundled sample")
     demo.add_argument("--sessions", type=int, default=600)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--max-rate", type=float, default=150.0,
                       help="replay rate in events/s (0: as fast as possible)")
+    demo.add_argument("--stay", action="store_true",
+                      help="keep the worker and its dashboard running until Ctrl-C")
     demo.set_defaults(run=_demo)
 
     bench = commands.add_parser("bench", help="measure replay, worker and a Faust pass-through")
@@ -198,9 +207,26 @@ def _describe(rec) -> str:
     return f"{rec.session_id} {rec.event_id} on {rec.cluster} -> {choice} [{rec.policy} v{rec.policy_version}]"
 
 
+def _watch(args, _extra) -> int:
+    import urllib.error
+
+    from consumers.watch import watch
+    from stream.config import settings
+
+    config = settings()
+    host = "127.0.0.1" if config.web_host in ("0.0.0.0", "::") else config.web_host
+    url = args.url or f"http://{host}:{config.web_port}"
+    try:
+        return watch(url, interval_s=args.interval, once=args.once)
+    except urllib.error.URLError as exc:
+        raise RuntimeError(f"no worker answers at {url} ({exc.reason}); start one with "
+                           "`pagepilot worker` or pass --url") from None
+
+
 def _demo(args, _extra) -> int:
     from stream.demo import run_demo
-    return run_demo(sessions=args.sessions, seed=args.seed, max_rate=args.max_rate or None)
+    return run_demo(sessions=args.sessions, seed=args.seed, max_rate=args.max_rate or None,
+                    stay=args.stay)
 
 
 def _bench(args, _extra) -> int:

@@ -39,6 +39,10 @@ class Settings:
     dead_letter_topic: str = dataclasses.field(
         default="pageviews.dlq", metadata={"env": "PAGEPILOT_DEAD_LETTER_TOPIC",
                                            "doc": "rejected input, raw bytes and reason"})
+    metrics_topic: str = dataclasses.field(
+        default="pagepilot-metrics", metadata={"env": "PAGEPILOT_METRICS_TOPIC",
+                                               "doc": "each worker's metrics every second "
+                                                      "(1 partition, kept 1 hour)"})
     partitions: int = dataclasses.field(
         default=4, metadata={"env": "PAGEPILOT_PARTITIONS",
                              "doc": "partitions of every topic PagePilot creates"})
@@ -137,7 +141,12 @@ class Settings:
         """Every topic the stream reads or writes, with its partition count, to create up front."""
         names = (self.pageviews_topic, self.steps_topic,
                  self.recommendations_topic, self.dead_letter_topic)
-        return {name: self.partitions for name in names}
+        return {name: self.partitions for name in names} | {self.metrics_topic: 1}
+
+    def topic_configs(self) -> dict[str, dict[str, str]]:
+        """Kafka topic configs of the topics that need other than the cluster's defaults."""
+        hour_ms, ten_minutes_ms = "3600000", "600000"  # metrics are live figures, not history
+        return {self.metrics_topic: {"retention.ms": hour_ms, "segment.ms": ten_minutes_ms}}
 
     @property
     def bootstrap(self) -> str:

@@ -23,12 +23,14 @@ from stream.progress import Progress
 
 
 def run_demo(sessions: int = 600, seed: int = 7, max_rate: float | None = 150.0,
-             malformed: int = 24, timeout_s: float = 600.0) -> int:
+             malformed: int = 24, timeout_s: float = 600.0, stay: bool = False) -> int:
     base = settings()
     run_id = f"demo-{int(time.time())}"
     with tempfile.TemporaryDirectory(prefix="pagepilot-demo-") as tmp:
         config = run_config(base, run_id, tmp)
         with embedded_broker(config), worker_running(config, Path(tmp)):
+            print(f"live dashboard: {dashboard_url(config)}  (terminal: pagepilot watch)",
+                  flush=True)
             tally = Tally(config).start()
             try:
                 events = list(generate(sessions, seed=seed))
@@ -40,7 +42,24 @@ def run_demo(sessions: int = 600, seed: int = 7, max_rate: float | None = 150.0,
                 _print_scores(worker_scores(config))
             finally:
                 tally.stop()
+            if stay:
+                _stay(config)
     return 0 if done else 1
+
+
+def dashboard_url(config: Settings) -> str:
+    return f"http://{config.web_host}:{config.web_port}/dashboard/"
+
+
+def _stay(config: Settings) -> None:
+    """Keep the worker (and its dashboard) up until Ctrl-C."""
+    print(f"\nThe worker keeps running: {dashboard_url(config)}  (Ctrl-C stops everything)",
+          flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopping ...", flush=True)
 
 
 def _replay_with_bad(config: Settings, events: list, malformed: int, pacing: Pacing):

@@ -83,7 +83,7 @@ def run_config(base: Settings, run_id: str, data_dir: str) -> Settings:
         base, app_id=f"pagepilot-{run_id}", data_dir=data_dir,
         pageviews_topic=f"{run_id}.pageviews", steps_topic=f"{run_id}.steps",
         recommendations_topic=f"{run_id}.recommendations",
-        dead_letter_topic=f"{run_id}.pageviews.dlq")
+        dead_letter_topic=f"{run_id}.pageviews.dlq", metrics_topic=f"{run_id}.metrics")
 
 
 @contextlib.contextmanager

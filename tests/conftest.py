@@ -42,7 +42,8 @@ def run_settings(kafka_bootstrap, tmp_path):
             base, bootstrap_servers=kafka_bootstrap, app_id=f"pagepilot-{run_id}",
             data_dir=str(tmp_path / run_id), pageviews_topic=f"{run_id}.pageviews",
             steps_topic=f"{run_id}.steps", recommendations_topic=f"{run_id}.recommendations",
-            dead_letter_topic=f"{run_id}.pageviews.dlq", broker_session_timeout_s=10.0,
+            dead_letter_topic=f"{run_id}.pageviews.dlq", metrics_topic=f"{run_id}.metrics",
+            broker_session_timeout_s=10.0,
             web_port=_free_port())
         return dataclasses.replace(config, **changes)
     return make
@@ -53,3 +54,40 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+CHROMIUM = os.environ.get("PAGEPILOT_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = os.environ.get("PAGEPILOT_TEST_ARTIFACTS", "test-artifacts")
+
+
+@pytest.fixture
+def browser_page():
+    """A page of headless Chromium (Debian's, never a downloaded one) and the list of
+    console errors and uncaught page errors it has logged so far."""
+    if not os.path.exists(CHROMIUM):
+        message = f"no Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+        try:
+            yield page, errors
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def artifacts_dir():
+    """Where tests write artifacts such as screenshots (PAGEPILOT_TEST_ARTIFACTS)."""
+    from pathlib import Path
+    path = Path(ARTIFACTS)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

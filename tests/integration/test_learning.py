@@ -1,7 +1,10 @@
 """Learning state through the real broker: it survives restarts and lost local state, and
 two workers answer every page view once."""
 
+import json
 import shutil
+import time
+import urllib.request
 
 import pytest
 
@@ -87,12 +90,13 @@ def test_models_and_q_values_survive_a_restart_and_lost_local_state(run_settings
     assert {view.event_id for view in events} <= set(tally.recommendations)
 
 
-def test_two_workers_answer_every_page_view_once(run_settings, tmp_path):
+def test_two_workers_answer_every_page_view_once_and_their_metrics_add_up(run_settings, tmp_path):
     config = run_settings(partitions=6)
     second = run_settings(partitions=6, app_id=config.app_id, pageviews_topic=config.pageviews_topic,
                           steps_topic=config.steps_topic,
                           recommendations_topic=config.recommendations_topic,
-                          dead_letter_topic=config.dead_letter_topic)
+                          dead_letter_topic=config.dead_letter_topic,
+                          metrics_topic=config.metrics_topic)
     broker.ensure_topics(config, config.topic_partitions())
     events = list(generate(300, seed=4))
     workers = [WorkerProcess(config, tmp_path / "a.log").start(),
@@ -103,6 +107,8 @@ def test_two_workers_answer_every_page_view_once(run_settings, tmp_path):
         assert tally.wait_for(len(events), timeout_s=240), workers[0].log_tail()
         tally.wait_for(len(events) + 1, timeout_s=3)
         assert all(worker.alive() for worker in workers)
+        cluster = wait_for_cluster_metrics(config, len(events) + tally.duplicates)
+        per_worker = [worker_metrics(c, "worker") for c in (config, second)]
         logs = [worker.log_tail(2000) for worker in workers]
     finally:
         tally.stop()
@@ -110,7 +116,35 @@ def test_two_workers_answer_every_page_view_once(run_settings, tmp_path):
             worker.stop()
     assert set(tally.recommendations) == {view.event_id for view in events}
     assert tally.duplicates == 0
+    # either worker answers for the cluster: the sum of both, read through the metrics topic
+    assert len(cluster["workers"]) == 2
+    assert cluster["counters"]["recommendations"] == len(events)
+    assert [sum(w["counters"][name] for w in per_worker) for name in ("events_in", "recommendations")] \
+        == [cluster["counters"]["events_in"], cluster["counters"]["recommendations"]]
+    assert all(w["counters"]["recommendations"] > 0 for w in per_worker)
+    owned = [p for w in cluster["workers"] for p in w["partitions"]]
+    assert sorted(owned) == sorted(f"{topic}:{p}" for topic in (config.pageviews_topic,
+                                   config.steps_topic) for p in range(6))
+    assert cluster["accuracy"]["river"]["total"]["events"] > 0
     clusterer = PageClusterer.default()
     for view in events:
         assert tally.recommendations[view.event_id].cluster == clusterer.cluster_of(
             view.page_path, view.page_title)
+
+
+def worker_metrics(config, scope: str = "cluster") -> dict:
+    url = f"http://127.0.0.1:{config.web_port}/api/metrics?scope={scope}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def wait_for_cluster_metrics(config, recommendations: int, timeout_s: float = 30) -> dict:
+    """The cluster's figures once both workers' snapshots count ``recommendations``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        figures = worker_metrics(config)
+        if figures["counters"]["recommendations"] >= recommendations and len(figures["workers"]) == 2:
+            return figures
+        if time.monotonic() > deadline:
+            return figures  # the assertions say what is missing
+        time.sleep(0.5)

@@ -28,7 +28,7 @@ async def app(tmp_path, monkeypatch):
     faust_app.flow_control.resume()
     for table in (agents.sessions, agents.clusters, agents.cluster_values):
         table.data.clear()
-    monkeypatch.setattr(agents, "_values", agents._ClusterValuesSnapshot(max_age_s=0))
+    monkeypatch.setattr(agents, "value_cache", agents._ClusterValuesSnapshot(max_age_s=0))
     monkeypatch.setattr(agents, "_models", ModelCheckpoints(
         tmp_path / "models", agents.learner, settings()))
     return faust_app

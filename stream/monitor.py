@@ -1,0 +1,143 @@
+"""The worker's live metrics: measured here, shared through the metrics topic.
+
+Once a second every worker measures its gauges (lag, tables, memory, its clusters'
+transitions) into a snapshot of :data:`stream.agents.metrics` and sends it to the metrics
+topic. Every worker also reads that topic, outside the consumer group (all of it), and keeps
+the latest snapshot of each worker, so any worker's web server can answer for the whole
+cluster (:func:`cluster_figures`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from stream.agents import cluster_values, clusters, learner, metrics, sessions
+from stream.app import app
+from stream.config import settings
+from stream.metrics import merge
+from stream.models import EXIT
+
+log = logging.getLogger(__name__)
+_settings = settings()
+INTERVAL_S = 1.0
+NETWORK_EDGES = 8  # most likely next clusters sent per cluster
+
+metrics_topic = app.topic(_settings.metrics_topic, key_type=str, value_type=bytes,
+                          value_serializer="raw")
+snapshots: dict[str, dict] = {}  # worker -> its latest snapshot, this one included
+_process = psutil.Process()
+
+
+@app.timer(INTERVAL_S)
+async def publish_metrics():
+    snapshot = metrics.snapshot(_gauges())
+    snapshots[metrics.worker] = snapshot
+    await metrics_topic.send(key=metrics.worker, value=json.dumps(snapshot).encode())
+
+
+@app.task
+async def read_cluster_metrics():
+    """Follow the metrics topic from a few seconds back, keeping each worker's latest."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=_settings.bootstrap, enable_auto_commit=False,
+                                client_id=f"{_settings.app_id}-metrics-reader")
+    await consumer.start()
+    try:
+        partition = TopicPartition(_settings.metrics_topic, 0)
+        consumer.assign([partition])
+        since = await consumer.offsets_for_times({partition: int((time.time() - 15) * 1000)})
+        if since.get(partition):
+            consumer.seek(partition, since[partition].offset)
+        else:
+            await consumer.seek_to_end(partition)
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for message in (m for batch in batches.values() for m in batch):
+                _keep(message.value)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # metrics must never take the worker down
+        log.exception("reading the metrics topic failed; cluster figures show this worker only")
+    finally:
+        await consumer.stop()
+
+
+def _keep(raw: bytes) -> None:
+    try:
+        snapshot = json.loads(raw)
+        snapshots[snapshot["worker"]] = snapshot
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignored a malformed metrics snapshot")
+
+
+def cluster_figures(scope: str = "cluster") -> dict:
+    """Merged figures of every live worker (``scope="cluster"``) or of this one only."""
+    if scope == "worker":
+        return merge([snapshots.get(metrics.worker) or metrics.snapshot(_gauges())])
+    return merge(snapshots.values())
+
+
+def _gauges() -> dict:
+    return {"lag": _lag(), "partitions": _input_partitions(),
+            "open_sessions": _table_sizes.get()["sessions"],
+            "tables": _table_sizes.get(),
+            "memory_rss_bytes": _process.memory_info().rss,
+            "network": _network()}
+
+
+def _input_partitions() -> list[str]:
+    inputs = (_settings.pageviews_topic, _settings.steps_topic)
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()
+                  if tp.topic in inputs)
+
+
+def _lag() -> dict[str, dict[str, int]]:
+    """Per assigned input partition: messages after the last one this worker read."""
+    lag: dict[str, dict[str, int]] = {}
+    read = app.monitor.tp_read_offsets
+    for tp in app.consumer.assignment():
+        if tp.topic not in (_settings.pageviews_topic, _settings.steps_topic):
+            continue
+        end = app.consumer.highwater(tp)
+        if end is None:
+            continue
+        position = read[tp] + 1 if tp in read else app.monitor.tp_committed_offsets.get(tp, 0)
+        lag.setdefault(tp.topic, {})[str(tp.partition)] = max(end - position, 0)
+    return lag
+
+
+class _TableSizes:
+    """Keys of each table on this worker's partitions, counted at most every ``max_age_s``:
+    counting reads every key (RocksDB's own estimate counts overwrites too)."""
+
+    def __init__(self, tables: dict, max_age_s: float = 5.0):
+        self.tables, self.max_age_s = tables, max_age_s
+        self._sizes: dict[str, int] = {}
+        self._counted_at = float("-inf")
+
+    def get(self) -> dict[str, int]:
+        if time.monotonic() - self._counted_at > self.max_age_s:
+            self._sizes = {name: len(table) for name, table in self.tables.items()}
+            self._counted_at = time.monotonic()
+        return self._sizes
+
+
+_table_sizes = _TableSizes({"sessions": sessions, "clusters": clusters,
+                            "cluster-values": cluster_values})
+
+
+def _network() -> dict[str, dict]:
+    """Per cluster of this worker: its transitions and most likely next clusters."""
+    out = {}
+    for cluster, data in clusters.items():
+        counts = learner.new_row(data).markov
+        proba = counts.predict_proba_one()
+        top = sorted(proba, key=lambda c: -proba[c])[:NETWORK_EDGES]
+        out[cluster] = {"transitions": counts.total, "exit_rate": round(counts.exit_rate, 4),
+                        "next": {c: round(proba[c], 4) for c in top if c != EXIT}}
+    return out

@@ -1,0 +1,249 @@
+// PagePilot live dashboard: polls the worker's JSON API and draws it with Plotly.
+// Everything shown that comes from visitors (session ids, pages) is set as text, never as HTML.
+"use strict";
+
+const POLL_MS = 1000;
+const NETWORK_EVERY = 2;        // network redrawn every 2nd poll
+const HISTORY = 300;            // points kept per chart (5 minutes)
+const MODELS = ["river", "markov", "popular"];
+const PLOT_CONFIG = { displaylogo: false, responsive: true };
+
+const state = { polls: 0, history: [], network: null, selected: "", clickBound: false };
+window.pagepilot = state;  // for the browser test and curious people
+
+// ---------------------------------------------------------------- helpers
+
+// Plotly renders a few HTML-like tags inside text and hover labels: escape them.
+function esc(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function fmt(value, digits = 0) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return Number(value).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function cell(row, text, numeric = false) {
+  const td = row.insertCell();
+  td.textContent = text;
+  if (numeric) td.className = "num";
+  return td;
+}
+
+async function getJSON(path) {
+  const response = await fetch(path, { cache: "no-store" });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+// ---------------------------------------------------------------- key figures
+
+function kpis(m) {
+  const lag = Object.values(m.lag).flatMap(Object.values).reduce((a, b) => a + b, 0);
+  const river = m.accuracy.river.window;
+  return [
+    ["workers", fmt(m.workers.length)],
+    ["events in / s", fmt(m.rates.events_in, 1)],
+    ["recommendations / s", fmt(m.rates.recommendations, 1)],
+    ["events in", fmt(m.counters.events_in)],
+    ["recommendations", fmt(m.counters.recommendations)],
+    ["dead letters", fmt(m.counters.dead_letters)],
+    ["latency p50 / p99 ms", `${fmt(m.latency_ms.p50)} / ${fmt(m.latency_ms.p99)}`],
+    ["consumer lag", fmt(lag)],
+    ["river HR@3 (recent)", river.events ? fmt(river.hr3, 3) : "–"],
+    ["open sessions", fmt(m.open_sessions)],
+    ["mean V(s)", fmt(m.values.mean_q, 1)],
+    ["mean page value", fmt(m.values.mean_page_value, 2)],
+    ["memory", `${fmt(m.memory_rss_bytes / 1048576)} MiB`],
+  ];
+}
+
+function drawKpis(m) {
+  const box = document.getElementById("kpis");
+  box.replaceChildren(...kpis(m).map(([label, value]) => {
+    const tile = document.createElement("div");
+    tile.className = "kpi";
+    const l = document.createElement("div"); l.className = "label"; l.textContent = label;
+    const v = document.createElement("div"); v.className = "value"; v.textContent = value;
+    tile.append(l, v);
+    return tile;
+  }));
+}
+
+// ---------------------------------------------------------------- charts
+
+function layout(title, yTitle, extra = {}) {
+  return {
+    title: { text: title, font: { size: 14 } }, margin: { l: 50, r: 15, t: 35, b: 35 },
+    yaxis: { title: { text: yTitle }, rangemode: "tozero" }, legend: { orientation: "h", y: -0.2 },
+    ...extra,
+  };
+}
+
+function line(name, key) {
+  return { name, mode: "lines", x: state.history.map(h => h.time), y: state.history.map(key) };
+}
+
+function drawCharts(m) {
+  Plotly.react("chart-throughput", [
+    line("events in / s", h => h.rates.events_in),
+    line("recommendations / s", h => h.rates.recommendations),
+    line("dead letters / s", h => h.rates.dead_letters),
+  ], layout("Throughput", "per second"), PLOT_CONFIG);
+  Plotly.react("chart-latency", [
+    line("p50", h => h.latency_ms.p50), line("p95", h => h.latency_ms.p95),
+    line("p99", h => h.latency_ms.p99),
+  ], layout("Latency, ingest to publish (last 60 s)", "ms"), PLOT_CONFIG);
+  Plotly.react("chart-accuracy", MODELS.map(name =>
+    line(name, h => h.accuracy[name].window.events ? h.accuracy[name].window.hr3 : null)),
+    layout("Next-page HR@3, recent window (prequential)", "hit rate",
+           { yaxis: { title: { text: "hit rate" }, range: [0, 1] } }), PLOT_CONFIG);
+  const bars = Object.entries(m.lag).map(([topic, parts]) => ({
+    type: "bar", name: esc(topic), x: Object.keys(parts).map(p => `p${p}`), y: Object.values(parts),
+  }));
+  Plotly.react("chart-lag", bars, layout("Consumer lag per partition", "messages",
+                                         { barmode: "group" }), PLOT_CONFIG);
+}
+
+// ---------------------------------------------------------------- network
+
+const EDGE_WIDTHS = [[0.4, 5], [0.2, 3.5], [0.1, 2], [0, 1]];  // probability >= p: width
+
+function edgeTraces(net, at) {
+  const groups = new Map(EDGE_WIDTHS.map(([, width]) => [width, { x: [], y: [] }]));
+  for (const e of net.edges) {
+    const width = EDGE_WIDTHS.find(([p]) => e.probability >= p)[1];
+    const g = groups.get(width);
+    g.x.push(at[e.source].x, at[e.target].x, null);
+    g.y.push(at[e.source].y, at[e.target].y, null);
+  }
+  return [...groups].map(([width, g]) => ({
+    x: g.x, y: g.y, mode: "lines", hoverinfo: "skip", showlegend: false,
+    line: { width, color: "rgba(123,135,148,0.45)" },
+  }));
+}
+
+function arrows(net, at) {  // each node's recommended next page
+  return net.edges.filter(e => e.recommended).map(e => ({
+    x: at[e.target].x, y: at[e.target].y, ax: at[e.source].x, ay: at[e.source].y,
+    xref: "x", yref: "y", axref: "x", ayref: "y", showarrow: true, text: "",
+    arrowhead: 3, arrowsize: 1.2, arrowwidth: 2.5, arrowcolor: "#e8590c",
+    standoff: 12, startstandoff: 8, opacity: 0.9,
+  }));
+}
+
+function nodeTrace(net) {
+  const most = Math.max(1, ...net.nodes.map(n => n.visitors));
+  return {
+    x: net.nodes.map(n => n.x), y: net.nodes.map(n => n.y), mode: "markers+text",
+    text: net.nodes.map(n => esc(n.cluster)), textposition: "top center",
+    textfont: { size: 11 }, customdata: net.nodes.map(n => n.cluster), showlegend: false,
+    hovertext: net.nodes.map(n =>
+      `${esc(n.cluster)}<br>visitors ${fmt(n.visitors)}<br>page value ${fmt(n.page_value, 2)}` +
+      `<br>V(s) ${fmt(n.value, 1)}<br>next: ${esc(n.recommended || "–")}`),
+    hoverinfo: "text",
+    marker: {
+      size: net.nodes.map(n => 10 + 34 * Math.sqrt(n.visitors / most)),
+      color: net.nodes.map(n => n.page_value), colorscale: "Viridis", showscale: true,
+      colorbar: { title: { text: "page value" }, thickness: 12 },
+      line: { width: net.nodes.map(n => n.cluster === state.selected ? 4 : 1),
+              color: net.nodes.map(n => n.cluster === state.selected ? "#e8590c" : "#fff") },
+    },
+  };
+}
+
+function drawNetwork(net) {
+  state.network = net;
+  const at = Object.fromEntries(net.nodes.map(n => [n.cluster, n]));
+  const hidden = { visible: false, fixedrange: true };
+  Plotly.react("network", [...edgeTraces(net, at), nodeTrace(net)], {
+    title: { text: "Page clusters: size = traffic, colour = page value, orange arrow = recommended next page",
+             font: { size: 14 } },
+    margin: { l: 10, r: 10, t: 40, b: 10 }, xaxis: hidden, yaxis: hidden,
+    annotations: arrows(net, at), hovermode: "closest", clickmode: "event",
+  }, PLOT_CONFIG);
+  if (!state.clickBound) {  // Plotly's event API exists once the plot does
+    document.getElementById("network").on("plotly_click", ev => {
+      const point = ev.points.find(p => p.customdata !== undefined);
+      if (point) { showPage(point.customdata); drawNetwork(state.network); }
+    });
+    state.clickBound = true;
+  }
+  fillSelect(net);
+  showPage(state.selected);
+}
+
+function fillSelect(net) {
+  const select = document.getElementById("page-select");
+  const names = net.nodes.map(n => n.cluster);
+  if (select.options.length - 1 === names.length) return;
+  select.replaceChildren(select.options[0], ...names.map(name => new Option(name, name)));
+  select.value = state.selected;
+}
+
+function showPage(cluster) {
+  state.selected = cluster;
+  document.getElementById("page-select").value = cluster;
+  const node = state.network && state.network.nodes.find(n => n.cluster === cluster);
+  const info = document.getElementById("page-info");
+  const body = document.querySelector("#page-recs tbody");
+  body.replaceChildren();
+  if (!node) { info.textContent = ""; return; }
+  const source = node.fallback ? `${node.fallback} fallback` : "river model";
+  info.textContent = node.items.length
+    ? `${cluster}: ${fmt(node.visitors)} visitors, page value ${fmt(node.page_value, 2)}, ` +
+      `V(s) ${fmt(node.value, 1)}, exit rate ${fmt(100 * node.exit_rate)} %. ` +
+      `Latest recommendation (${source}):`
+    : `${cluster}: no recommendation published yet.`;
+  for (const item of node.items) {
+    const row = body.insertRow();
+    row.className = "rec";
+    cell(row, item.cluster);
+    cell(row, fmt(item.score, 3), true);
+    cell(row, fmt(item.probability, 3), true);
+    cell(row, fmt(item.q, 1), true);
+    cell(row, fmt(item.page_value, 2), true);
+  }
+}
+
+// ---------------------------------------------------------------- feed
+
+function drawFeed(m) {
+  const body = document.querySelector("#feed tbody");
+  body.replaceChildren();
+  for (const rec of [...m.recent].reverse()) {
+    const row = body.insertRow();
+    cell(row, new Date(rec.publish_time).toLocaleTimeString());
+    cell(row, rec.session_id);
+    cell(row, rec.cluster);
+    cell(row, rec.cold ? "(cold start)" : rec.items.map(i =>
+      `${i.cluster} (p ${fmt(i.probability, 2)}, Q ${fmt(i.q, 0)})`).join(", "));
+    cell(row, rec.fallback || "river");
+    cell(row, `${fmt(rec.publish_time - rec.ingest_time)} ms`, true);
+  }
+}
+
+// ---------------------------------------------------------------- loop
+
+async function poll() {
+  const status = document.getElementById("status");
+  try {
+    const m = await getJSON("/api/metrics");
+    state.history.push({ ...m, time: new Date(m.time * 1000) });
+    if (state.history.length > HISTORY) state.history.shift();
+    drawKpis(m);
+    drawCharts(m);
+    drawFeed(m);
+    if (state.polls % NETWORK_EVERY === 0) drawNetwork(await getJSON("/api/network"));
+    state.polls += 1;
+    status.className = "status";
+    status.textContent = `${m.workers.length} worker(s), updated ${new Date().toLocaleTimeString()}`;
+  } catch (err) {
+    status.className = "status error";
+    status.textContent = `cannot reach the worker (${err.message}); retrying`;
+  }
+  setTimeout(poll, POLL_MS);
+}
+
+document.getElementById("page-select").addEventListener("change", e => showPage(e.target.value));
+poll();
