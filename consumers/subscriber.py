@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 
+from stream.broker import check_credentials
 from stream.config import Settings, settings
 from stream.models import DeadLetter, Recommendation
 
@@ -70,10 +71,11 @@ def read_topic(topic: str, *, config: Settings, follow: bool = False,
                stop=None) -> Iterator[bytes]:
     """Raw message values of every partition of ``topic``, read without a consumer group.
 
-    ``stop`` (a ``threading.Event``) ends a followed read from another thread.
+    ``stop`` (a ``threading.Event``) ends a followed read from another thread. Refused
+    credentials raise :class:`stream.broker.BrokerError` at once, saying why.
     """
-    consumer = KafkaConsumer(bootstrap_servers=config.bootstrap, enable_auto_commit=False,
-                             group_id=None)
+    check_credentials(config)
+    consumer = KafkaConsumer(**config.kafka_options(), enable_auto_commit=False, group_id=None)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not partitions:

@@ -25,6 +25,7 @@ KINDS = {
     "not JSON": lambda n: b"{this is not json",
     "invalid UTF-8": lambda n: b'{"event_id": "\xff\xfe"}',
     "NaN revenue": lambda n: _message(n).replace(b"}", b', "revenue": NaN}'),
+    "Infinity revenue": lambda n: _message(n).replace(b"}", b', "revenue": Infinity}'),
     "missing field": lambda n: _message(n, page_path=_DROP),
     "wrong type": lambda n: _message(n, timestamp="yesterday"),
     "negative timestamp": lambda n: _message(n, timestamp=-5),
@@ -34,6 +35,7 @@ KINDS = {
     "deep nesting": lambda n: b"[" * 5000 + b"]" * 5000,
     "oversized": lambda n: _message(n, page_title="x" * 40_000),
     "not an object": lambda n: b"[1, 2, 3]",
+    "empty key": lambda n: _message(n),  # valid JSON; the message key is empty (see below)
 }
 
 
@@ -43,5 +45,6 @@ def malformed_messages(count: int) -> list[tuple[str, bytes, bytes]]:
     result = []
     for n in range(count):
         kind, make = kinds[n % len(kinds)]
-        result.append((kind, f"bad-session-{n}".encode(), make(n)))
+        key = b"" if kind == "empty key" else f"bad-session-{n}".encode()
+        result.append((kind, key, make(n)))
     return result

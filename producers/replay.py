@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 from kafka import KafkaProducer
 
 from producers.loaders import BadRow, iter_rows
+from stream.broker import check_credentials
 from stream.progress import Progress
 from stream.config import Settings
 from stream.models import PageView
@@ -78,8 +79,12 @@ def read_events(path: str, fmt: str = "auto", columns: dict | None = None,
 
 
 def make_producer(config: Settings) -> KafkaProducer:
-    """An idempotent producer (acks=all) that batches for throughput."""
-    return KafkaProducer(bootstrap_servers=config.bootstrap, acks="all",
+    """An idempotent producer (acks=all) that batches for throughput.
+
+    Refused credentials raise :class:`stream.broker.BrokerError` at once, saying why.
+    """
+    check_credentials(config)
+    return KafkaProducer(**config.kafka_options(), acks="all",
                          enable_idempotence=True, linger_ms=5, batch_size=256 * 1024,
                          compression_type=None, max_block_ms=120_000)
 

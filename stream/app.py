@@ -8,6 +8,7 @@ from pathlib import Path
 import faust
 
 from stream.config import settings
+from stream.transport import broker_credentials
 
 
 def create_app(agent_modules: list[str]) -> faust.App:
@@ -16,6 +17,7 @@ def create_app(agent_modules: list[str]) -> faust.App:
     return faust.App(
         config.app_id,
         broker=f"pagepilot://{config.bootstrap}",  # Kafka, see stream/transport.py
+        broker_credentials=broker_credentials(config),  # SSL / SASL from the settings
         store="rocksdb://",  # RocksDB through rocksdict
         datadir=str(Path(config.data_dir) / config.app_id),
         topic_partitions=config.partitions,

@@ -9,18 +9,27 @@ Readiness is decided by asking the admin API, never by reading logs.
 
 Only a process that is recorded in our pid file (or listens on our port) *and* whose command
 line is ``kafka.Kafka <our server.properties>`` is ever stopped.
+
+With ``KAFKA_SECURITY_PROTOCOL`` other than PLAINTEXT the broker's client listener speaks that
+protocol, with one SASL user: the configured client's own (a SCRAM user is added when the log
+dir is formatted); TLS is served with ``PAGEPILOT_BROKER_SSL_KEYSTORE``. Files that hold
+credentials are readable by their owner only; no credential is put on a command line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import logging
+import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -87,6 +96,7 @@ class _Paths:
     jars_marker = property(lambda self: self.jars / ".complete")
     data = property(lambda self: self.home / "data")
     server_properties = property(lambda self: self.home / "server.properties")
+    format_args = property(lambda self: self.home / "format.args")
     log4j = property(lambda self: self.home / "log4j2.properties")
     cluster_id = property(lambda self: self.home / "cluster-id")
     pid_file = property(lambda self: self.home / "broker.pid")
@@ -176,15 +186,17 @@ def ensure_jars(cfg: Settings) -> Path:
 
 def _server_properties(cfg: Settings, paths: _Paths) -> str:
     port, controller = cfg.broker_port, cfg.broker_port + 1
+    listener = cfg.security_protocol  # the client listener is named after its protocol
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
         f"controller.quorum.voters=1@127.0.0.1:{controller}",
-        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        f"listeners={listener}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners={listener}://127.0.0.1:{port}",
         "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name=PLAINTEXT",
+        f"listener.security.protocol.map={listener}:{listener},CONTROLLER:PLAINTEXT",
+        f"inter.broker.listener.name={listener}",
+        *_security_properties(cfg),
         f"log.dirs={paths.data}",
         f"num.partitions={cfg.partitions}",
         "offsets.topic.replication.factor=1",
@@ -196,6 +208,68 @@ def _server_properties(cfg: Settings, paths: _Paths) -> str:
         "auto.create.topics.enable=false",
         "",
     ])
+
+
+def _security_properties(cfg: Settings) -> list[str]:
+    """SASL (the one user is the client's own) and TLS of the client listener; none for PLAINTEXT.
+
+    The broker also talks to itself on this listener, so it logs in as that user and trusts
+    ``KAFKA_SSL_CAFILE`` (the certificate must name 127.0.0.1).
+    """
+    lines = []
+    if cfg.uses_sasl:
+        mechanism = cfg.sasl_mechanism
+        login = f"username={_jaas(_embedded_user(cfg))} password={_jaas(cfg.sasl_password)}"
+        if mechanism == "PLAIN":  # PLAIN users are listed here; SCRAM users live in the metadata
+            login = (f"org.apache.kafka.common.security.plain.PlainLoginModule required {login} "
+                     f"user_{cfg.sasl_username}={_jaas(cfg.sasl_password)};")
+        else:
+            login = f"org.apache.kafka.common.security.scram.ScramLoginModule required {login};"
+        lines += [f"sasl.enabled.mechanisms={mechanism}",
+                  f"sasl.mechanism.inter.broker.protocol={mechanism}",
+                  f"listener.name.{cfg.security_protocol.lower()}.{mechanism.lower()}"
+                  f".sasl.jaas.config={login}"]
+    if cfg.uses_tls:
+        if not cfg.broker_ssl_keystore:
+            raise BrokerError(f"KAFKA_SECURITY_PROTOCOL={cfg.security_protocol} needs "
+                              "PAGEPILOT_BROKER_SSL_KEYSTORE (a PEM file with the embedded "
+                              "broker's private key and certificate chain)")
+        lines += ["ssl.keystore.type=PEM", f"ssl.keystore.location={cfg.broker_ssl_keystore}"]
+        if cfg.ssl_cafile:
+            lines += ["ssl.truststore.type=PEM", f"ssl.truststore.location={cfg.ssl_cafile}"]
+    return lines
+
+
+def _embedded_user(cfg: Settings) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", cfg.sasl_username):
+        raise BrokerError("the embedded broker takes SASL user names of letters, digits, "
+                          "'.', '_' and '-' only")
+    if not all(" " <= char <= "~" for char in cfg.sasl_password):
+        raise BrokerError("the embedded broker takes printable-ASCII SASL passwords only")
+    return cfg.sasl_username
+
+
+def _jaas(value: str) -> str:
+    """``value`` as a quoted JAAS option inside a .properties file (both unescape backslashes)."""
+    quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return quoted.replace("\\", "\\\\")
+
+
+def _scram_credential(cfg: Settings, iterations: int = 8192) -> str:
+    """The ``--add-scram`` value of the configured user: salted, so no password in it."""
+    salt = os.urandom(16)
+    digest = cfg.sasl_mechanism.removeprefix("SCRAM-").replace("-", "").lower()  # sha256
+    salted = hashlib.pbkdf2_hmac(digest, cfg.sasl_password.encode(), salt, iterations)
+    salt_b64, salted_b64 = (base64.b64encode(raw).decode() for raw in (salt, salted))
+    return (f"{cfg.sasl_mechanism}=[name={_embedded_user(cfg)},iterations={iterations},"
+            f'salt="{salt_b64}",saltedpassword="{salted_b64}"]')
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it may hold credentials)."""
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text)
 
 
 def _log4j_properties(paths: _Paths) -> str:
@@ -231,12 +305,20 @@ def _cluster_id(paths: _Paths) -> str:
     return cluster_id
 
 
-def _format_once(paths: _Paths) -> None:
+def _format_once(cfg: Settings, paths: _Paths) -> None:
     if (paths.data / "meta.properties").exists():
         return
-    command = ["java", "-cp", f"{paths.lib}/*", "kafka.tools.StorageTool", "format",
-               f"--cluster-id={_cluster_id(paths)}", "-c", str(paths.server_properties)]
-    done = subprocess.run(command, capture_output=True, text=True)
+    arguments = ["kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id(paths)}",
+                 "-c", str(paths.server_properties)]
+    if cfg.uses_sasl and cfg.sasl_mechanism.startswith("SCRAM-"):
+        arguments += ["--add-scram", _scram_credential(cfg)]
+    # a java @file, so the credential is not on a command line; one quoted argument a line
+    _write_private(paths.format_args, "".join(f"'{argument}'\n" for argument in arguments))
+    try:
+        command = ["java", "-cp", f"{paths.lib}/*", f"@{paths.format_args}"]
+        done = subprocess.run(command, capture_output=True, text=True)
+    finally:
+        paths.format_args.unlink(missing_ok=True)
     if done.returncode != 0:
         raise BrokerError(f"formatting the KRaft log dir {paths.data} failed:\n"
                           f"{_tail(done.stdout + done.stderr)}")
@@ -339,13 +421,18 @@ def _log_tail(paths: _Paths) -> str:
 # --------------------------------------------------------------------------- admin API
 
 
-def _answers(bootstrap: str, timeout_s: float) -> bool:
-    """True when the cluster's admin API answers with a live (unfenced) broker."""
+def _answers(bootstrap: str, timeout_s: float, cfg: Settings) -> bool:
+    """True when the cluster's admin API answers with a live (unfenced) broker.
+
+    Raises :class:`BrokerError` when it refuses our TLS or SASL credentials: waiting cannot help.
+    """
     timeout_ms = max(int(timeout_s * 1000), 500)
+    options = {**cfg.kafka_options(), "bootstrap_servers": bootstrap}
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=timeout_ms,
+        admin = KafkaAdminClient(**options, bootstrap_timeout_ms=timeout_ms,
                                  request_timeout_ms=timeout_ms, client_id="pagepilot-probe")
     except (KafkaError, OSError):
+        check_credentials(dataclasses.replace(cfg, bootstrap_servers=bootstrap), timeout_s)
         return False
     try:
         cluster = admin.describe_cluster()
@@ -357,18 +444,64 @@ def _answers(bootstrap: str, timeout_s: float) -> bool:
     return any(not broker.get("is_fenced", False) for broker in brokers)
 
 
+def check_credentials(cfg: Settings, timeout_s: float = 10.0) -> None:
+    """Raise :class:`BrokerError` at once when the cluster refuses our TLS or SASL credentials.
+
+    kafka-python retries a refused login until its bootstrap times out, then says only that it
+    could not bootstrap; one aiokafka connection tells why. Nothing to check for PLAINTEXT, and
+    a cluster that does not answer at all is not a question of credentials (no error).
+    """
+    if cfg.security_protocol == "PLAINTEXT":
+        return
+    reason = asyncio.run(_refusal(cfg, timeout_s))
+    if reason:
+        user = f" as {cfg.sasl_username!r} ({cfg.sasl_mechanism})" if cfg.uses_sasl else ""
+        raise BrokerError(f"{cfg.bootstrap} refused the {cfg.security_protocol} connection"
+                          f"{user}: {reason}; check the KAFKA_SASL_* and KAFKA_SSL_* settings")
+
+
+async def _refusal(cfg: Settings, timeout_s: float) -> str | None:
+    """Why the first bootstrap server that answers refuses us; None if none refuses."""
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import (KafkaError as AIOKafkaError, SaslAuthenticationFailed,
+                                 UnsupportedSaslMechanismError)
+
+    options = cfg.kafka_options()
+    del options["bootstrap_servers"]
+    for server in cfg.bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            conn = await asyncio.wait_for(create_conn(host.strip("[]"), int(port), **options),
+                                          timeout_s)
+        except SaslAuthenticationFailed as exc:
+            return str(exc) or "authentication failed"
+        except UnsupportedSaslMechanismError:
+            return f"the broker does not offer SASL mechanism {cfg.sasl_mechanism}"
+        except ssl.SSLError as exc:
+            return f"TLS failed: {exc}"
+        except (OSError, AIOKafkaError, asyncio.TimeoutError, ValueError):
+            continue  # not answering (yet): not a question of credentials
+        conn.close()
+        return None
+    return None
+
+
 def wait_until_answers(bootstrap: str, timeout_s: float,
-                       alive: Callable[[], bool] | None = None) -> float:
+                       alive: Callable[[], bool] | None = None,
+                       cfg: Settings | None = None) -> float:
     """Wait until the cluster at ``bootstrap`` answers; return the seconds it took.
 
-    Raises :class:`BrokerError` after ``timeout_s``, or as soon as ``alive()`` turns False.
+    Connects with the security settings of ``cfg`` (default: the current settings). Raises
+    :class:`BrokerError` after ``timeout_s``, as soon as ``alive()`` turns False, or when the
+    cluster refuses the credentials.
     """
+    cfg = cfg or current_settings()
     start = time.monotonic()
     deadline = start + timeout_s
     while True:
         if alive is not None and not alive():
             raise BrokerError(f"the broker process exited before {bootstrap} answered")
-        if _answers(bootstrap, min(1.0, max(deadline - time.monotonic(), 0.5))):
+        if _answers(bootstrap, min(1.0, max(deadline - time.monotonic(), 0.5)), cfg):
             return time.monotonic() - start
         if time.monotonic() >= deadline:
             raise BrokerError(f"{bootstrap} did not answer within {timeout_s:.0f} s")
@@ -382,10 +515,10 @@ def status(cfg: Settings | None = None) -> BrokerStatus:
     """Is the broker running and answering? Starts nothing."""
     cfg = cfg or current_settings()
     if not cfg.embedded:
-        return BrokerStatus(cfg.bootstrap, False, True, _answers(cfg.bootstrap, 3.0))
+        return BrokerStatus(cfg.bootstrap, False, True, _answers(cfg.bootstrap, 3.0, cfg))
     paths = _Paths.of(cfg)
     pid = _our_pid(cfg, paths)
-    answering = pid is not None and _answers(cfg.bootstrap, 2.0)
+    answering = pid is not None and _answers(cfg.bootstrap, 2.0, cfg)
     return BrokerStatus(cfg.bootstrap, True, pid is not None, answering, pid,
                         paths.broker_log, paths.data)
 
@@ -394,7 +527,7 @@ def up(cfg: Settings | None = None, wait_s: float = 60) -> BrokerStatus:
     """Make sure a broker answers: the external cluster, or our embedded one (started if needed)."""
     cfg = cfg or current_settings()
     if not cfg.embedded:
-        wait_until_answers(cfg.bootstrap, wait_s)
+        wait_until_answers(cfg.bootstrap, wait_s, cfg=cfg)
         return BrokerStatus(cfg.bootstrap, False, True, True)
     paths = _Paths.of(cfg)
     ensure_jars(cfg)
@@ -408,7 +541,8 @@ def up(cfg: Settings | None = None, wait_s: float = 60) -> BrokerStatus:
 def _await_running(cfg: Settings, paths: _Paths, pid: int, wait_s: float) -> BrokerStatus:
     paths.pid_file.write_text(f"{pid}\n")  # re-adopt a broker whose pid file was lost
     try:
-        wait_until_answers(cfg.bootstrap, wait_s, alive=lambda: _is_our_broker(pid, paths))
+        wait_until_answers(cfg.bootstrap, wait_s, alive=lambda: _is_our_broker(pid, paths),
+                           cfg=cfg)
     except BrokerError as exc:
         raise BrokerError(f"{exc}\n{_log_tail(paths)}") from None
     return BrokerStatus(cfg.bootstrap, True, True, True, pid, paths.broker_log, paths.data)
@@ -417,12 +551,13 @@ def _await_running(cfg: Settings, paths: _Paths, pid: int, wait_s: float) -> Bro
 def _start(cfg: Settings, paths: _Paths, wait_s: float) -> BrokerStatus:
     _check_ports_free(cfg)
     paths.data.mkdir(parents=True, exist_ok=True)
-    paths.server_properties.write_text(_server_properties(cfg, paths))
+    _write_private(paths.server_properties, _server_properties(cfg, paths))
     paths.log4j.write_text(_log4j_properties(paths))
-    _format_once(paths)
+    _format_once(cfg, paths)
     proc = _spawn(cfg, paths)
     try:
-        took = wait_until_answers(cfg.bootstrap, wait_s, alive=lambda: proc.poll() is None)
+        took = wait_until_answers(cfg.bootstrap, wait_s, alive=lambda: proc.poll() is None,
+                                  cfg=cfg)
     except BrokerError as exc:
         _stop_pid(proc.pid, timeout_s=10)
         paths.pid_file.unlink(missing_ok=True)
@@ -492,7 +627,7 @@ def ensure_topics(cfg: Settings | None, topics: dict[str, int],
     cfg = cfg or current_settings()
     if replication_factor is None:
         replication_factor = 1 if cfg.embedded else -1
-    with contextlib.closing(KafkaAdminClient(bootstrap_servers=cfg.bootstrap,
+    with contextlib.closing(KafkaAdminClient(**cfg.kafka_options(),
                                              client_id="pagepilot-admin")) as admin:
         missing = sorted(set(topics) - set(admin.list_topics()))
         if missing:
@@ -524,7 +659,7 @@ def delete_run_topics(cfg: Settings) -> list[str]:
     """
     if cfg.app_id == Settings().app_id:
         raise BrokerError(f"refusing to delete the topics of the default app id {cfg.app_id!r}")
-    with contextlib.closing(KafkaAdminClient(bootstrap_servers=cfg.bootstrap,
+    with contextlib.closing(KafkaAdminClient(**cfg.kafka_options(),
                                              client_id="pagepilot-admin")) as admin:
         existing = admin.list_topics()
         doomed = sorted(name for name in existing
@@ -620,10 +755,10 @@ _ACTIONS: dict[str, Callable[[Settings], int]] = {
 
 def consumer_lag(cfg: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
     """Per partition of ``topics``: end offset minus the worker group's committed offset."""
-    with contextlib.closing(KafkaAdminClient(bootstrap_servers=cfg.bootstrap,
+    with contextlib.closing(KafkaAdminClient(**cfg.kafka_options(),
                                              client_id="pagepilot-admin")) as admin:
         committed = admin.list_group_offsets({cfg.app_id: None}).get(cfg.app_id, {})
-    with contextlib.closing(KafkaConsumer(bootstrap_servers=cfg.bootstrap, group_id=None)) as consumer:
+    with contextlib.closing(KafkaConsumer(**cfg.kafka_options(), group_id=None)) as consumer:
         partitions = [TopicPartition(topic, p) for topic in topics
                       for p in consumer.partitions_for_topic(topic) or ()]
         end = consumer.end_offsets(partitions)

@@ -93,8 +93,7 @@ class ModelCheckpoints:
 def read_steps(config: Settings, partition: int, start: int, end: int, cluster: str) -> list[Step]:
     """The steps of ``cluster`` at offsets ``start..end`` of one steps partition (blocking)."""
     tp = TopicPartition(config.steps_topic, partition)
-    consumer = KafkaConsumer(bootstrap_servers=config.bootstrap, enable_auto_commit=False,
-                             group_id=None)
+    consumer = KafkaConsumer(**config.kafka_options(), enable_auto_commit=False, group_id=None)
     steps = []
     try:
         consumer.assign([tp])

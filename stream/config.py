@@ -9,9 +9,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 _DEFAULT_CLUSTER_RULES = Path(__file__).with_name("clusters.toml")
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def _env(name: str, default: str) -> str:
@@ -104,6 +108,37 @@ class Settings:
     broker_session_timeout_s: float = dataclasses.field(
         default=30.0, metadata={"env": "PAGEPILOT_GROUP_SESSION_TIMEOUT",
                                 "doc": "consumer-group session timeout of the worker (seconds)"})
+    security_protocol: str = dataclasses.field(
+        default="PLAINTEXT", metadata={"env": "KAFKA_SECURITY_PROTOCOL",
+                                       "doc": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"})
+    sasl_mechanism: str = dataclasses.field(
+        default="PLAIN", metadata={"env": "KAFKA_SASL_MECHANISM",
+                                   "doc": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* only)"})
+    sasl_username: str = dataclasses.field(
+        default="", metadata={"env": "KAFKA_SASL_USERNAME", "doc": "SASL user (SASL_* only)"})
+    sasl_password: str = dataclasses.field(
+        default="", repr=False, metadata={"env": "KAFKA_SASL_PASSWORD", "secret": True,
+                                          "doc": "SASL password; never printed"})
+    ssl_cafile: str = dataclasses.field(
+        default="", metadata={"env": "KAFKA_SSL_CAFILE",
+                              "doc": "PEM CA bundle the broker's certificate is checked "
+                                     "against; empty = the system's CAs (SSL, SASL_SSL)"})
+    ssl_certfile: str = dataclasses.field(
+        default="", metadata={"env": "KAFKA_SSL_CERTFILE",
+                              "doc": "PEM client certificate, for brokers that require one"})
+    ssl_keyfile: str = dataclasses.field(
+        default="", metadata={"env": "KAFKA_SSL_KEYFILE",
+                              "doc": "PEM private key of the client certificate "
+                                     "(empty = in KAFKA_SSL_CERTFILE)"})
+    broker_ssl_keystore: str = dataclasses.field(
+        default="", metadata={"env": "PAGEPILOT_BROKER_SSL_KEYSTORE",
+                              "doc": "PEM key and certificate chain the embedded broker serves "
+                                     "TLS with (SSL, SASL_SSL)"})
+
+    def __post_init__(self):
+        problems = list(_security_problems(self))
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -115,7 +150,8 @@ class Settings:
             try:
                 values[field.name] = _cast(field, raw)
             except ValueError:
-                raise ValueError(f"{field.metadata['env']}={raw!r} is not a valid {field.type}") from None
+                shown = "<hidden>" if field.metadata.get("secret") else repr(raw)
+                raise ValueError(f"{field.metadata['env']}={shown} is not a valid {field.type}") from None
         return cls(**values)
 
     def learning(self):
@@ -152,6 +188,67 @@ class Settings:
     def bootstrap(self) -> str:
         """The bootstrap servers every client connects to."""
         return self.bootstrap_servers or f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def kafka_options(self) -> dict:
+        """Connection and security options of every Kafka client, as keyword arguments.
+
+        kafka-python (``KafkaProducer``, ``KafkaConsumer``, ``KafkaAdminClient``) and aiokafka
+        (``AIOKafkaConsumer``, ...) take the same names; the worker's Faust app gets the same
+        through :func:`stream.transport.broker_credentials`. Holds the password: never log it.
+        """
+        options = {"bootstrap_servers": self.bootstrap,
+                   "security_protocol": self.security_protocol}
+        if self.uses_sasl:
+            options.update(sasl_mechanism=self.sasl_mechanism,
+                           sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password)
+        if self.uses_tls:
+            options["ssl_context"] = self.ssl_context()
+        return options
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """TLS of every client (None without): the broker's certificate and host name are
+        checked against ``ssl_cafile`` (else the system's CAs); ``ssl_certfile`` is shown if set."""
+        if not self.uses_tls:
+            return None
+        context = ssl.create_default_context(cafile=self.ssl_cafile or None)
+        if self.ssl_certfile:
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile or None)
+        return context
+
+
+def _security_problems(config: Settings) -> Iterator[str]:
+    """What is wrong with the Kafka security settings, one clear sentence each (no secrets)."""
+    protocol, mechanism = config.security_protocol, config.sasl_mechanism
+    if protocol not in SECURITY_PROTOCOLS:
+        yield f"KAFKA_SECURITY_PROTOCOL={protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}"
+    if mechanism not in SASL_MECHANISMS:
+        yield f"KAFKA_SASL_MECHANISM={mechanism!r} is not one of {', '.join(SASL_MECHANISMS)}"
+    if config.uses_sasl and not (config.sasl_username and config.sasl_password):
+        yield (f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and "
+               "KAFKA_SASL_PASSWORD")
+    if not config.uses_sasl and (config.sasl_username or config.sasl_password):
+        yield (f"KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD are set but KAFKA_SECURITY_PROTOCOL="
+               f"{protocol} does not use them (SASL_PLAINTEXT or SASL_SSL does)")
+    files = {"KAFKA_SSL_CAFILE": config.ssl_cafile, "KAFKA_SSL_CERTFILE": config.ssl_certfile,
+             "KAFKA_SSL_KEYFILE": config.ssl_keyfile,
+             "PAGEPILOT_BROKER_SSL_KEYSTORE": config.broker_ssl_keystore}
+    for name, path in files.items():
+        if path and not config.uses_tls:
+            yield (f"{name} is set but KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS "
+                   "(SSL or SASL_SSL does)")
+        elif path and not Path(path).is_file():
+            yield f"{name}={path}: no such file"
+    if config.ssl_keyfile and not config.ssl_certfile:
+        yield "KAFKA_SSL_KEYFILE is set without KAFKA_SSL_CERTFILE"
 
 
 def _cast(field: dataclasses.Field, raw: str):

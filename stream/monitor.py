@@ -44,7 +44,7 @@ async def publish_metrics():
 @app.task
 async def read_cluster_metrics():
     """Follow the metrics topic from a few seconds back, keeping each worker's latest."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=_settings.bootstrap, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**_settings.kafka_options(), enable_auto_commit=False,
                                 client_id=f"{_settings.app_id}-metrics-reader")
     await consumer.start()
     try:

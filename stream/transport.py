@@ -7,9 +7,15 @@ the full 1.5 s, and records waiting on the other partitions (our internal steps 
 wait with it: seconds of latency at moderate load. A short wait bounds that stall.
 
 Registered as the ``pagepilot://`` broker scheme through the ``faust.transports`` entry point.
+The app's ``broker_credentials`` come from :func:`broker_credentials`.
 """
 
+from __future__ import annotations
+
+import faust
 from faust.transport.drivers import aiokafka
+
+from stream.config import Settings
 
 FETCH_MAX_WAIT_MS = 50
 
@@ -28,3 +34,19 @@ class Consumer(aiokafka.Consumer):
 
 class Transport(aiokafka.Transport):
     Consumer = Consumer
+
+
+def broker_credentials(config: Settings) -> faust.types.auth.CredentialsT | None:
+    """The worker's Kafka security, as Faust takes it (None for PLAINTEXT).
+
+    Faust turns these into the same aiokafka options as :meth:`Settings.kafka_options`; the
+    credentials' repr shows the user name only.
+    """
+    if config.uses_sasl:  # with a TLS context Faust speaks SASL_SSL, without SASL_PLAINTEXT
+        return faust.SASLCredentials(username=config.sasl_username,
+                                     password=config.sasl_password,
+                                     mechanism=config.sasl_mechanism,
+                                     ssl_context=config.ssl_context())
+    if config.uses_tls:
+        return faust.SSLCredentials(config.ssl_context())
+    return None

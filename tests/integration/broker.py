@@ -12,6 +12,7 @@ The session fixture in ``tests/conftest.py`` turns a missing broker into a failu
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from stream import broker
 from stream.config import Settings, settings
@@ -122,3 +123,25 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_port_pair() -> int:
+    """A free loopback port whose successor is free too (an embedded broker and its controller)."""
+    for _ in range(50):
+        port = _free_port()
+        with socket.socket() as probe:
+            if port < 65535 and probe.connect_ex(("127.0.0.1", port + 1)) != 0:
+                return port
+    raise RuntimeError("no two free consecutive ports")
+
+
+def private_cache(directory: Path) -> Path:
+    """A cache dir for a private embedded broker under ``directory``, sharing the jar cache.
+
+    Raises :class:`stream.broker.BrokerError` when the Kafka jars cannot be had.
+    """
+    jars = broker.ensure_jars(settings()).parent
+    cache = directory / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / jars.name).symlink_to(jars, target_is_directory=True)
+    return cache

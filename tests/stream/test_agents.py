@@ -66,11 +66,13 @@ async def test_sessionizer_dead_letters_bad_input_and_goes_on(app):
             await agent.put(b"{not json", key=b"s1")
             await agent.put(view(1, "/home"), key=b"other-session")
             await agent.put(view(2, "/home", revenue=-1.0), key=b"s1")
+            await agent.put(view(2, "/home"), key=b"")
             await agent.put(view(3, "/home"), key=b"s1")
     reasons = [letter.reason for letter in sent_values(dead)]
     assert reasons[0].startswith("not JSON")
     assert reasons[1] == "message key does not match session_id"
     assert reasons[2].startswith("revenue -1.0")
+    assert reasons[3] == "message has no key (the session id is expected)"
     assert sent_values(dead)[0].value_b64 == "e25vdCBqc29u"  # the raw bytes, base64
     assert [s.event_id for s in sent_values(steps)] == ["s1-3"]
 

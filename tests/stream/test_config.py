@@ -1,4 +1,5 @@
 import dataclasses
+import ssl
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,79 @@ def test_a_bad_value_names_its_variable(monkeypatch):
 
 def test_to_env_round_trips(monkeypatch):
     config = dataclasses.replace(Settings(), top_k=7, app_id="x", session_timeout_s=90.0)
+    for name, value in config.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert Settings.from_env() == config
+
+
+def test_plaintext_is_the_default_and_needs_no_security_options():
+    config = Settings()
+    assert config.security_protocol == "PLAINTEXT"
+    assert config.kafka_options() == {"bootstrap_servers": config.bootstrap,
+                                      "security_protocol": "PLAINTEXT"}
+    assert config.ssl_context() is None
+
+
+def test_sasl_ssl_settings_from_the_environment_become_client_options(monkeypatch):
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "alice")
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "s3cret-value")
+    config = Settings.from_env()
+
+    options = config.kafka_options()
+    context = options.pop("ssl_context")
+    assert options == {"bootstrap_servers": config.bootstrap, "security_protocol": "SASL_SSL",
+                       "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "alice",
+                       "sasl_plain_password": "s3cret-value"}
+    assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+    assert "s3cret-value" not in repr(config) and "alice" in repr(config)
+
+
+def test_faust_gets_the_same_security():
+    faust = pytest.importorskip("faust")
+    from stream.transport import broker_credentials
+
+    sasl = dataclasses.replace(Settings(), security_protocol="SASL_PLAINTEXT",
+                               sasl_mechanism="SCRAM-SHA-256", sasl_username="alice",
+                               sasl_password="s3cret-value")
+    credentials = broker_credentials(sasl)
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert (credentials.protocol.value, credentials.mechanism.value, credentials.username,
+            credentials.password, credentials.ssl_context) == (
+        "SASL_PLAINTEXT", "SCRAM-SHA-256", "alice", "s3cret-value", None)
+    assert "s3cret-value" not in repr(credentials)
+    tls = broker_credentials(dataclasses.replace(Settings(), security_protocol="SSL"))
+    assert isinstance(tls, faust.SSLCredentials) and tls.protocol.value == "SSL"
+    assert broker_credentials(Settings()) is None
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL='TLS' is not one of"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_USERNAME": "alice",
+      "KAFKA_SASL_PASSWORD": "s3cret-value", "KAFKA_SASL_MECHANISM": "MD5"},
+     "KAFKA_SASL_MECHANISM='MD5' is not one of"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_PASSWORD": "s3cret-value"},
+     "needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"),
+    ({"KAFKA_SASL_USERNAME": "alice", "KAFKA_SASL_PASSWORD": "s3cret-value"},
+     "PLAINTEXT does not use them"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": "/no/such/ca.pem"},
+     "KAFKA_SSL_CAFILE=/no/such/ca.pem: no such file"),
+    ({"KAFKA_SSL_CAFILE": __file__}, "PLAINTEXT does not use TLS"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_KEYFILE": __file__},
+     "KAFKA_SSL_KEYFILE is set without KAFKA_SSL_CERTFILE"),
+])
+def test_bad_security_settings_are_refused_clearly_without_the_password(monkeypatch, env, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message) as refused:
+        Settings.from_env()
+    assert "s3cret-value" not in str(refused.value)
+
+
+def test_the_password_reaches_a_child_process_through_to_env(monkeypatch):
+    config = dataclasses.replace(Settings(), security_protocol="SASL_PLAINTEXT",
+                                 sasl_username="alice", sasl_password="s3cret-value")
     for name, value in config.to_env().items():
         monkeypatch.setenv(name, value)
     assert Settings.from_env() == config
