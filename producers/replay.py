@@ -8,9 +8,13 @@ and an idempotent producer that does not reorder on retries.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 import sys
+import threading
 import time
+from pathlib import Path
 from typing import Iterable, Iterator
 
 from kafka import KafkaProducer
@@ -29,6 +33,7 @@ class ReplayStats:
     """What a replay did; ``rejected`` are input rows that were not valid page views."""
 
     sent: int = 0
+    skipped: int = 0  # already delivered by the replay this one resumes
     rejected: int = 0
     failed: int = 0
     seconds: float = 0.0
@@ -40,7 +45,8 @@ class ReplayStats:
 
     def summary(self) -> str:
         verb = "interrupted after" if self.interrupted else "sent"
-        return (f"replay {verb} {self.sent:,} events in {self.seconds:.1f}s "
+        resumed = f" (resumed: {self.skipped:,} sent before)" if self.skipped else ""
+        return (f"replay {verb} {self.sent:,} events{resumed} in {self.seconds:.1f}s "
                 f"({self.rate:,.0f}/s); {self.rejected:,} input rows rejected; "
                 f"{self.failed:,} sends failed")
 
@@ -91,32 +97,97 @@ def make_producer(config: Settings) -> KafkaProducer:
 
 def replay(events: Iterable[PageView], producer: KafkaProducer, topic: str, *,
            pacing: Pacing = Pacing(), limit: int | None = None,
-           stats: ReplayStats | None = None, total: int | None = None) -> ReplayStats:
-    """Send page views to ``topic``; stop cleanly on Ctrl-C. Returns the counts."""
+           stats: ReplayStats | None = None, total: int | None = None,
+           checkpoint: "ReplayCheckpoint | None" = None) -> ReplayStats:
+    """Send page views to ``topic``; stop cleanly on Ctrl-C. Returns the counts.
+
+    With a ``checkpoint``, the events it records as delivered are skipped, and the count of
+    events delivered without a gap is recorded about once a second, so a replay that was
+    killed can be resumed: nothing is missed, and what is sent twice has the same event id.
+    """
     stats = stats or ReplayStats()
     progress = Progress("replay", total=min(filter(None, (total, limit)), default=None))
     started = time.monotonic()
     first_ms = None
+    skip = stats.skipped = checkpoint.delivered if checkpoint else 0
 
     def failed(_exc):
         stats.failed += 1
 
     try:
-        for view in _limited(events, limit):
+        for index, view in enumerate(_limited(events, limit)):
+            if index < skip:
+                continue
             first_ms = view.timestamp if first_ms is None else first_ms
             wait = pacing.delay(stats.sent, view.timestamp, first_ms, time.monotonic() - started)
             if wait > 0:
                 time.sleep(wait)
-            producer.send(topic, key=view.session_id.encode(), value=encode(view)).add_errback(failed)
+            future = producer.send(topic, key=view.session_id.encode(), value=encode(view))
+            future.add_errback(failed)
+            if checkpoint:
+                future.add_callback(checkpoint.acknowledged, index)
+                checkpoint.save_every(1.0)
             stats.sent += 1
             progress.update(stats.sent, f"{stats.rejected:,} rejected")
     except KeyboardInterrupt:
         stats.interrupted = True
     finally:
         producer.flush()
+        if checkpoint:
+            checkpoint.save_every(0)
         stats.seconds = time.monotonic() - started
         progress.close()
     return stats
+
+
+class ReplayCheckpoint:
+    """How many events of one input the broker acknowledged without a gap, in a JSON file.
+
+    Acknowledgements arrive out of order (partitions are sent in parallel); only the prefix
+    of events that are all acknowledged counts, so resuming from it never skips one.
+    """
+
+    def __init__(self, path: Path, input_id: str, resume: bool):
+        self.path, self.input_id = Path(path), input_id
+        self.delivered = self._read() if resume else 0
+        self._acked: set[int] = set()
+        self._lock = threading.Lock()
+        self._saved_at = 0.0
+
+    @classmethod
+    def for_input(cls, config: Settings, input_id: str, topic: str,
+                  resume: bool) -> "ReplayCheckpoint":
+        """The checkpoint of replaying ``input_id`` to ``topic``, under the cache dir."""
+        name = hashlib.sha256(f"{input_id}\0{topic}".encode()).hexdigest()[:16]
+        return cls(Path(config.cache_dir) / "replay" / f"{name}.json", input_id, resume)
+
+    def acknowledged(self, index: int, _metadata=None) -> None:
+        with self._lock:
+            self._acked.add(index)
+            while self.delivered in self._acked:
+                self._acked.discard(self.delivered)
+                self.delivered += 1
+
+    def save_every(self, seconds: float) -> None:
+        now = time.monotonic()
+        if now - self._saved_at < seconds:
+            return
+        self._saved_at = now
+        with self._lock:
+            state = {"input": self.input_id, "delivered": self.delivered}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.path)  # atomic: a kill leaves the old file or the new one
+
+    def _read(self) -> int:
+        try:
+            state = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return 0
+        if state.get("input") != self.input_id:
+            raise ValueError(f"{self.path} belongs to another input ({state.get('input')!r})")
+        return int(state["delivered"])
 
 
 def encode(view: PageView) -> bytes:

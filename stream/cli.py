@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     pace.add_argument("--max-rate", type=float, help="at most N events per second")
     pace.add_argument("--as-fast-as-possible", action="store_true", help="no pacing (default)")
     replay.add_argument("--limit", type=int, help="send at most N events")
+    replay.add_argument("--resume", action="store_true",
+                        help="skip what an earlier replay of the same input to the same topic "
+                             "had delivered (it was killed or interrupted)")
     replay.set_defaults(run=_replay)
 
     evaluate = commands.add_parser(
@@ -144,20 +147,32 @@ def _generate(args, _extra) -> int:
 
 
 def _replay(args, _extra) -> int:
-    from producers.replay import Pacing, ReplayStats, make_producer, replay
+    from producers.replay import Pacing, ReplayCheckpoint, ReplayStats, make_producer, replay
     from stream.config import settings
 
     config = settings()
     stats = ReplayStats()
     events, total = _read_input(args, stats)
+    checkpoint = ReplayCheckpoint.for_input(config, _input_id(args), config.pageviews_topic,
+                                            resume=args.resume)
     producer = make_producer(config)
     try:
         replay(events, producer, config.pageviews_topic, limit=args.limit, stats=stats,
-               pacing=Pacing(speed=args.speed, max_rate=args.max_rate), total=total)
+               pacing=Pacing(speed=args.speed, max_rate=args.max_rate), total=total,
+               checkpoint=checkpoint)
     finally:
         producer.close()
     print(stats.summary())
     return 130 if stats.interrupted else (1 if stats.failed else 0)
+
+
+def _input_id(args) -> str:
+    """What identifies a replay's input, for resuming it: the file as it is, or the generator."""
+    if not args.file:
+        return f"generated sessions={args.sessions} seed={args.seed}"
+    stat = Path(args.file).stat()
+    return (f"{Path(args.file).resolve()} size={stat.st_size} mtime={stat.st_mtime_ns} "
+            f"format={args.format} columns={args.columns}")
 
 
 def _evaluate(args, _extra) -> int:
