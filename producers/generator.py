@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import gzip
 import heapq
 import itertools
@@ -73,8 +74,55 @@ _CHECKOUT_HITS = {"cart": 2.2, "signin": 1.5, "checkout_your_info": 1.5,
 _CONFIRMATION = gstore.PAGES["checkout_confirmation"][0]
 
 
+@dataclasses.dataclass(frozen=True)
+class PlantedPath:
+    """A high-value path planted in the sessions, to check that the impact report finds it.
+
+    A visitor who moves from cluster ``source`` to cluster ``target`` while browsing stops
+    browsing there with probability ``conversion`` and goes through the whole checkout (a
+    purchase). Nothing else changes: how often visitors take that move is as before.
+
+    Examples
+    --------
+    >>> PlantedPath.parse("home>office:0.4")
+    PlantedPath(source='home', target='office', conversion=0.4)
+    >>> PlantedPath.parse("home>cart")
+    Traceback (most recent call last):
+    ...
+    ValueError: a planted path must join two browsing clusters, got 'home>cart'
+    """
+
+    source: str = "home"
+    target: str = "office"
+    conversion: float = 0.6
+
+    def __post_init__(self):
+        if (self.source == self.target or self.source not in gstore.BROWSE_CLUSTERS
+                or self.target not in gstore.BROWSE_CLUSTERS):
+            raise ValueError(f"a planted path must join two browsing clusters, "
+                             f"got '{self.source}>{self.target}'")
+        if not 0.0 < self.conversion <= 1.0:
+            raise ValueError(f"conversion must be in (0, 1], got {self.conversion}")
+
+    @classmethod
+    def parse(cls, text: str) -> "PlantedPath":
+        """``SOURCE>TARGET`` or ``SOURCE>TARGET:CONVERSION``."""
+        path, _, conversion = text.partition(":")
+        source, _, target = path.partition(">")
+        try:
+            rate = float(conversion) if conversion else cls.conversion
+        except ValueError:
+            raise ValueError(f"conversion must be a number, got {conversion!r}") from None
+        return cls(source.strip(), target.strip(), rate)
+
+    def converts(self, rng: np.random.Generator, cluster: str, target: str) -> bool:
+        """Whether this move (from ``cluster`` to ``target``) ends in a purchase."""
+        return cluster == self.source and target == self.target and rng.random() < self.conversion
+
+
 def generate(n_sessions: int, seed: int = 7, start_ms: int = START_MS,
-             sessions_per_hour: float = SESSIONS_PER_HOUR) -> Iterator[PageView]:
+             sessions_per_hour: float = SESSIONS_PER_HOUR,
+             plant: PlantedPath | None = None) -> Iterator[PageView]:
     """Page views of ``n_sessions`` GStore-like sessions, in event-time order.
 
     Parameters
@@ -87,6 +135,8 @@ def generate(n_sessions: int, seed: int = 7, start_ms: int = START_MS,
         Event time (epoch milliseconds) of the first session's start.
     sessions_per_hour
         Rate of the Poisson process of session starts.
+    plant
+        A high-value path to plant (None: the GStore-like sessions as they are).
 
     Examples
     --------
@@ -97,7 +147,8 @@ def generate(n_sessions: int, seed: int = 7, start_ms: int = START_MS,
     # Sessions start in order but overlap: hold the open ones' hits in a heap and release
     # every hit that comes before the next session's start.
     heap: list = []
-    for number, session in enumerate(sessions(n_sessions, seed, start_ms, sessions_per_hour)):
+    for number, session in enumerate(sessions(n_sessions, seed, start_ms, sessions_per_hour,
+                                              plant)):
         while heap and heap[0][0] <= session[0].timestamp:
             yield heapq.heappop(heap)[-1]
         for view in session:
@@ -107,7 +158,8 @@ def generate(n_sessions: int, seed: int = 7, start_ms: int = START_MS,
 
 
 def sessions(n_sessions: int, seed: int = 7, start_ms: int = START_MS,
-             sessions_per_hour: float = SESSIONS_PER_HOUR) -> Iterator[list[PageView]]:
+             sessions_per_hour: float = SESSIONS_PER_HOUR,
+             plant: PlantedPath | None = None) -> Iterator[list[PageView]]:
     """The same sessions as :func:`generate`, one list of hits each, in order of start.
 
     Examples
@@ -121,12 +173,12 @@ def sessions(n_sessions: int, seed: int = 7, start_ms: int = START_MS,
     rng = np.random.default_rng(seed)
     clock_s = math.ceil(start_ms / 1000)
     for _ in range(n_sessions):
-        yield _session(rng, int(clock_s))
+        yield _session(rng, int(clock_s), plant)
         clock_s += rng.exponential(3600 / sessions_per_hour)
 
 
 def write_sample(path: str | Path, n_sessions: int, seed: int = 7,
-                 fmt: str = "pagepilot") -> int:
+                 fmt: str = "pagepilot", plant: PlantedPath | None = None) -> int:
     """Write generated sessions to a file in a format the loaders read; return the event count.
 
     ``pagepilot`` and ``csv`` files are in event-time order, ``ga360`` has one session per
@@ -143,16 +195,17 @@ def write_sample(path: str | Path, n_sessions: int, seed: int = 7,
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wt", encoding="utf-8", newline="") as file:
         if fmt == "ga360":
-            return writers.write_ga360(file, sessions(n_sessions, seed))
+            return writers.write_ga360(file, sessions(n_sessions, seed, plant=plant))
         write = writers.write_csv if fmt == "csv" else writers.write_pagepilot
-        return write(file, generate(n_sessions, seed))
+        return write(file, generate(n_sessions, seed, plant=plant))
 
 
-def _session(rng: np.random.Generator, start_s: int) -> list[PageView]:
+def _session(rng: np.random.Generator, start_s: int,
+             plant: PlantedPath | None = None) -> list[PageView]:
     visitor = str(rng.integers(10**18, 10**19 - 1, dtype=np.uint64))
     session_id = f"{visitor}-{start_s}"  # GA360's fullVisitorId-visitId; visitId = start
     context = {name: weighted.draw(rng) for name, weighted in _CONTEXT.items()}
-    hits = _hits(rng)
+    hits = _hits(rng, plant)
     views, time_ms = [], start_s * 1000
     for number, (page, revenue) in enumerate(hits, 1):
         if number > 1:
@@ -165,7 +218,8 @@ def _session(rng: np.random.Generator, start_s: int) -> list[PageView]:
     return views
 
 
-def _hits(rng: np.random.Generator) -> list[tuple[Page, float]]:
+def _hits(rng: np.random.Generator,
+          plant: PlantedPath | None = None) -> list[tuple[Page, float]]:
     """The pages of one session, each with the revenue it carries."""
     if rng.random() < gstore.BOUNCE_RATE:
         return [(_enter(rng, _BOUNCE_LANDING.draw(rng), None)[0], 0.0)]
@@ -173,15 +227,19 @@ def _hits(rng: np.random.Generator) -> list[tuple[Page, float]]:
     browsed = 1 + int(rng.lognormal(math.log(gstore.BROWSE_MEDIAN), gstore.BROWSE_SIGMA))
     # A session that never reaches the cart needs a second page, or it would be a bounce.
     browsed = min(max(browsed, 2 if depth == "none" else 1), gstore.MAX_BROWSE)
-    pages = _browse(rng, browsed)
+    pages, converted = _browse(rng, browsed, plant)
+    if converted:
+        depth = "checkout_confirmation"
     if depth != "none":
         pages += _checkout(rng, depth)
     revenue = _revenue(rng) if depth == "checkout_confirmation" else 0.0
     return [(page, revenue if page == _CONFIRMATION else 0.0) for page in pages]
 
 
-def _browse(rng: np.random.Generator, count: int) -> list[Page]:
-    """A walk of ``count`` pages over the browsing clusters, from a landing page."""
+def _browse(rng: np.random.Generator, count: int,
+            plant: PlantedPath | None = None) -> tuple[list[Page], bool]:
+    """A walk of ``count`` pages over the browsing clusters, from a landing page, and
+    whether it took the planted path (which ends the walk in a purchase)."""
     cluster = _LANDING.draw(rng)
     page, listed_in = _enter(rng, cluster, None)
     pages = [page]
@@ -192,9 +250,11 @@ def _browse(rng: np.random.Generator, count: int) -> list[Page]:
             pages.append(page)
             continue
         page, listed_in = _enter(rng, target, listed_in if target == cluster else cluster)
-        cluster = target
         pages.append(page)
-    return pages
+        if plant is not None and plant.converts(rng, cluster, target):
+            return pages, True
+        cluster = target
+    return pages, False
 
 
 def _enter(rng: np.random.Generator, cluster: str, came_from: str | None) -> tuple[Page, str]:

@@ -68,8 +68,10 @@ class Pacing:
 
 
 def read_events(path: str, fmt: str = "auto", columns: dict | None = None,
-                stats: ReplayStats | None = None, err=sys.stderr) -> list[PageView]:
-    """Load a file's page views in event-time order; report bad rows with their line numbers."""
+                stats: ReplayStats | None = None, err=None) -> list[PageView]:
+    """Load a file's page views in event-time order; report bad rows with their line numbers
+    (to ``err``, by default the current standard error)."""
+    err = err or sys.stderr
     events = []
     for row in iter_rows(path, fmt, columns):
         if isinstance(row, BadRow):

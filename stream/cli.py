@@ -91,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--rate", type=float, default=500.0,
                        help="paced rate of the latency phase (events/s)")
     bench.set_defaults(run=_bench)
+
+    report = commands.add_parser(
+        "report", help="impact report: what the recommendations would do (HTML + PNG)")
+    _add_input_arguments(report)
+    from stream.report.command import add_arguments as add_report_arguments
+    add_report_arguments(report)
+    report.set_defaults(run=_report)
     return parser
 
 
@@ -247,6 +254,11 @@ def _demo(args, _extra) -> int:
 def _bench(args, _extra) -> int:
     from stream.bench import run_bench
     return run_bench(events=args.events, rate=args.rate)
+
+
+def _report(args, _extra) -> int:
+    from stream.report.command import run
+    return run(args)
 
 
 if __name__ == "__main__":
