@@ -34,6 +34,7 @@ GA4_CHANNELS = {"(none)": "Direct", "organic": "Organic Search", "referral": "Re
                 "display": "Display", "cpm": "Display", "banner": "Display",
                 "affiliate": "Affiliates", "social": "Social", "email": "Email"}
 REMEMBERED_TIMESTAMPS = 65536  # GA4 (session, timestamp) pairs kept to number ties
+INT64 = range(-2**63, 2**63)
 
 
 class Skipped(NamedTuple):
@@ -145,7 +146,10 @@ def page_path(url: str) -> str:
     >>> page_path("/home")
     '/home'
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed [ of an IPv6 host
+        raise InvalidEvent(f"page URL {url!r:.60} is not a URL: {exc}") from None
     if not parts.scheme and not parts.netloc:
         return url
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -160,8 +164,8 @@ def _params(params: object) -> dict:
     values = {}
     for param in params:
         value = param.get("value") if isinstance(param, dict) else None
-        if isinstance(value, dict):
-            values[param.get("key")] = next(
+        if isinstance(value, dict) and isinstance(param.get("key"), str):
+            values[param["key"]] = next(
                 (value[kind] for kind in ("string_value", "int_value", "double_value",
                                           "float_value") if value.get(kind) is not None), None)
     return values
@@ -208,24 +212,27 @@ def _text(value: object) -> str | None:
 
 def _int(value: object, name: str) -> int:
     """An INT64 as BigQuery writes it: a number or a string of digits."""
+    number = None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value.strip())
+            number = int(value.strip())
         except ValueError:
             pass
-    raise InvalidEvent(f"{name} must be an integer, got {value!r:.40}")
+    if number is None:
+        raise InvalidEvent(f"{name} must be an integer, got {value!r:.40}")
+    if number not in INT64:
+        raise InvalidEvent(f"{name} is out of the INT64 range, got {value!r:.40}")
+    return number
 
 
 def _float(value: object, name: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
         try:
             return float(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number; an integer too large for a float
             pass
     raise InvalidEvent(f"{name} must be a number, got {value!r:.40}")

@@ -21,13 +21,17 @@ BadRow(line=2, reason='not JSON: Expecting property name enclosed in double quot
 
 from __future__ import annotations
 
+import codecs
 import collections
+import contextlib
 import csv
 import dataclasses
 import gzip
 import io
 import itertools
 import json
+import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -42,6 +46,10 @@ __all__ = ["FORMATS", "BadRow", "LoadStats", "detect_format", "iter_rows", "pars
 FORMATS = ("pagepilot", "ga360", "ga4", "csv")
 SNIFFED_LINES = 50  # lines ``auto`` looks at to recognise a JSON format
 _GZIP_MAGIC = b"\x1f\x8b"
+# What reading a damaged gzip file raises: a bad header, a cut-off end, corrupt data.
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+# Undecodable bytes of a CSV file, as the "surrogateescape" error handler reads them.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +89,8 @@ def iter_rows(path: str | Path, fmt: str = "auto", columns: dict[str, str] | Non
     FileNotFoundError
         The file does not exist.
     ValueError
-        Unknown or undetectable format, or a CSV mapping that does not fit the header.
+        Unknown or undetectable format, a CSV mapping that does not fit the header, or a
+        gzipped file that is damaged (raised when reading reaches the damage).
     """
     path = Path(path)
     if not path.is_file():
@@ -107,7 +116,7 @@ def detect_format(path: str | Path) -> str:
         return "csv"
     with _open_binary(path) as file:
         lines = (raw.strip() for raw in itertools.islice(file, SNIFFED_LINES))
-        first = next((text for text in lines if text), b"")
+        first = next((text for text in lines if text), b"").removeprefix(codecs.BOM_UTF8)
         if b"," in first and not first.startswith(b"{"):
             return "csv"
         for text in itertools.chain([first], lines):
@@ -121,7 +130,7 @@ def detect_format(path: str | Path) -> str:
 def _json_format(text: bytes) -> str | None:
     try:
         record = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(record, dict):
         return None
@@ -149,15 +158,23 @@ def _json_rows(path: Path, convert: Callable[[object], Iterable]) -> Iterator:
             except ValueError as exc:  # also UnicodeDecodeError and InvalidEvent
                 yield BadRow(line, _json_error(exc))
                 continue
+            except RecursionError:
+                yield BadRow(line, "not JSON: nesting too deep")
+                continue
             for row in convert(record):
                 yield BadRow(line, str(row)) if isinstance(row, InvalidEvent) else row
 
 
 def _csv_header(path: Path) -> list[str]:
     with _open_text(path) as file:
-        header = next(csv.reader(file), None)
+        try:
+            header = next(csv.reader(file), None)
+        except csv.Error as exc:
+            raise ValueError(f"{path}: line 1 is not a CSV header: {exc}") from None
     if not header:
         raise ValueError(f"{path}: empty file, expected a CSV header on line 1")
+    if any(map(_NOT_UTF8.search, header)):
+        raise ValueError(f"{path}: the header is not UTF-8 text; save the file as UTF-8")
     return header
 
 
@@ -175,7 +192,9 @@ def _csv_rows(path: Path, columns: Columns) -> Iterator[PageView | BadRow]:
             except csv.Error as exc:
                 yield BadRow(line, f"not CSV: {exc}")
                 continue
-            if values:
+            if values and any(map(_NOT_UTF8.search, values)):
+                yield BadRow(line, "not UTF-8 text")
+            elif values:
                 try:
                     yield columns.page_view(values, line)
                 except InvalidEvent as exc:
@@ -194,15 +213,24 @@ def _counted(rows: Iterable, stats: LoadStats) -> Iterator[PageView | BadRow]:
         yield row
 
 
-def _open_binary(path: Path) -> BinaryIO:
+@contextlib.contextmanager
+def _open_binary(path: Path) -> Iterator[BinaryIO]:
     with open(path, "rb") as file:
         magic = file.read(2)
-    return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")
+    with gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb") as file:
+        try:
+            yield file
+        except _GZIP_ERRORS as exc:
+            raise ValueError(f"{path}: damaged gzip file: {exc}") from None
 
 
-def _open_text(path: Path) -> io.TextIOWrapper:
-    # utf-8-sig drops the byte-order mark spreadsheet programs put before the header.
-    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="")
+@contextlib.contextmanager
+def _open_text(path: Path) -> Iterator[io.TextIOWrapper]:
+    # utf-8-sig drops the byte-order mark spreadsheet programs put before the header;
+    # undecodable bytes come through as surrogates, so that their rows can be reported.
+    with _open_binary(path) as file:
+        yield io.TextIOWrapper(file, encoding="utf-8-sig", errors="surrogateescape",
+                               newline="")
 
 
 def _json_error(exc: ValueError) -> str:

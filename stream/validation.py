@@ -48,6 +48,10 @@ def parse_pageview(raw: bytes, max_bytes: int = 16384) -> PageView:
         raise InvalidEvent("not JSON: nesting too deep") from None
     except json.JSONDecodeError as exc:
         raise InvalidEvent(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except InvalidEvent:
+        raise
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise InvalidEvent(f"not JSON: {str(exc).partition(';')[0]}") from None
     return validate_pageview(data)
 
 
@@ -69,11 +73,20 @@ def validate_pageview(data: object, now_ms: int | None = None) -> PageView:
 
 def _typed(name: str, value: object, kind: type) -> object:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise InvalidEvent(f"field {name} is a number too large for a float") from None
     if isinstance(value, bool) or not isinstance(value, kind):
         raise InvalidEvent(f"field {name} must be {kind.__name__}, got {type(value).__name__}")
     if kind is str and len(value) > MAX_TEXT:
         raise InvalidEvent(f"field {name} is longer than {MAX_TEXT} characters")
+    if kind is str and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, from a JSON escape like \ud800
+            raise InvalidEvent(f"field {name} is not Unicode text: {exc.reason} at "
+                               f"character {exc.start}") from None
     return value
 
 
@@ -96,11 +109,12 @@ def _check_values(fields: dict, now_ms: int) -> None:
 
 
 def _no_duplicate_keys(pairs: list) -> dict:
-    keys = [key for key, _ in pairs]
-    if len(keys) != len(set(keys)):
-        duplicate = next(key for key in keys if keys.count(key) > 1)
-        raise InvalidEvent(f"duplicate key: {duplicate}")
-    return dict(pairs)
+    data = {}
+    for key, value in pairs:
+        if key in data:
+            raise InvalidEvent(f"duplicate key: {key}")
+        data[key] = value
+    return data
 
 
 def _no_constants(name: str) -> None:

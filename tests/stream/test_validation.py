@@ -1,4 +1,6 @@
 import json
+import re
+import time
 
 import pytest
 
@@ -50,3 +52,26 @@ def test_field_rules(change, reason):
 def test_size_limit_is_checked_before_parsing():
     with pytest.raises(InvalidEvent, match="exceeds the limit of 100"):
         parse_pageview(json.dumps(GOOD).encode(), max_bytes=100)
+
+
+# Regressions found by the property tests (tests/stream/test_validation_properties.py).
+
+@pytest.mark.parametrize("field, raw, reason", [
+    ("hit_number", b"1" + b"0" * 5000, "not JSON: Exceeds the limit (4300 digits)"),
+    ("revenue", b"1" + b"0" * 400, "field revenue is a number too large for a float"),
+    ("page_title", b'"\\ud800"', "field page_title is not Unicode text: surrogates not allowed"),
+])
+def test_numbers_and_texts_python_cannot_hold_are_rejected_with_a_reason(field, raw, reason):
+    others = json.dumps({name: value for name, value in GOOD.items() if name != field})
+    message = others.encode()[:-1] + b', "%s": %s}' % (field.encode(), raw)
+    with pytest.raises(InvalidEvent, match=re.escape(reason)):
+        parse_pageview(message)
+
+
+def test_many_keys_with_a_repeat_are_rejected_in_linear_time():
+    keys = ",".join(f'"k{n}": 0' for n in range(100_000))
+    message = ('{' + keys + ', "k99999": 1}').encode()
+    started = time.perf_counter()
+    with pytest.raises(InvalidEvent, match="duplicate key: k99999"):
+        parse_pageview(message, max_bytes=len(message))
+    assert time.perf_counter() - started < 5  # quadratic took minutes
