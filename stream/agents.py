@@ -3,8 +3,12 @@
 ``sessionize`` (pageviews, key: session) validates each page view, dead-letters bad ones,
 and sends steps to the partition of the page cluster; ``learn_and_serve`` (steps, key:
 cluster) learns, per cluster, the River classifier, Markov counts, Q-row and page value,
-and publishes a recommendation for every page view. Both write tables, so both run with
-concurrency 1. The learning itself is plain code in :mod:`stream.learning`.
+and answers every page view; ``publish_in_order`` (answers, key: session) publishes each
+session's recommendations in the order of its page views. All write tables, so all run
+with concurrency 1. Each is idempotent: a message processed again after a crash or a
+rebalance sends the same steps (sessionize), is not learned twice (learn_and_serve), and is
+published again for readers to drop by event id. The logic is plain code in
+:mod:`stream.sessions`, :mod:`stream.learning` and :mod:`stream.ordering`.
 """
 
 from __future__ import annotations
@@ -15,29 +19,39 @@ import socket
 import time
 from pathlib import Path
 
+from kafka.partitioner.default import murmur2
+
 from stream.app import app
 from stream.checkpoints import ModelCheckpoints
 from stream.clusters import PageClusterer
 from stream.config import settings
-from stream.learning.cluster import ClusterLearner, ClusterRow, ClusterValue
+from stream.learning.cluster import ClusterLearner, ClusterRow, ClusterValue, accepts, advanced
 from stream.learning.prequential import Score
 from stream.metrics import WorkerMetrics
 from stream.models import DeadLetter, PageView, Recommendation, Step
 from stream.policy import POLICY_NAME, candidates, rank
-from stream.sessions import SessionState, advance, exit_step, expired
-from stream.topics import dead_letter_topic, pageviews_topic, recommendations_topic, steps_topic
+from stream.ordering import SessionOrder, give_up_waiting, release
+from stream.sessions import SessionRecord, on_page_view, sweep
+from stream.topics import (answers_topic, dead_letter_topic, pageviews_topic,
+                           recommendations_topic, steps_topic)
 from stream.validation import InvalidEvent, parse_pageview
 
 log = logging.getLogger(__name__)
 _settings = settings()
 _clusterer = PageClusterer.from_file(_settings.cluster_rules)
 _timeout_ms = int(_settings.session_timeout_s * 1000)
+SWEEP_EVERY = 100  # input offsets of a partition between two sweeps of its quiet sessions
+HOLD_MS = 10_000   # how long an answer waits for a missing earlier one of its session
+TICK_S = 5.0       # how often each answers partition is swept, even when no answer comes
+TICK = {"tick": True}  # the answer that only triggers that sweep
 learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
 _models = ModelCheckpoints(Path(app.conf.datadir) / "models", learner, _settings)
 metrics = WorkerMetrics(worker=f"{socket.gethostname()}:{_settings.web_port}")
 
-# key: session id -> SessionState (json)
+# key: session id -> SessionRecord (json)
 sessions = app.Table("sessions", default=None, partitions=_settings.partitions)
+# key: session id -> SessionOrder (json), on the session's answers partition
+orders = app.Table("orders", default=None, partitions=_settings.partitions)
 # key: page cluster -> ClusterRow (json), on the partition of that cluster
 clusters = app.Table("clusters", default=None, partitions=_settings.partitions)
 # key: page cluster -> ClusterValue (json), on every worker
@@ -47,14 +61,13 @@ cluster_values = app.GlobalTable("cluster-values", default=None,
 
 @app.agent(pageviews_topic, concurrency=1)
 async def sessionize(stream):
-    sweeps: dict[int, int] = {}  # partition -> event time of its last expiry sweep
     async for event in stream.events():
         message = event.message
         try:
             view = _valid_pageview(message.key, message.value)
-            _sessionize_one(view, message)
+            for step in _sessionize_one(view, message):
+                steps_topic.send_soon(key=step.cluster, value=step)
             metrics.received()
-            _sweep_expired(message.partition, view.timestamp, sweeps)
         except InvalidEvent as exc:
             await _dead_letter(message, str(exc))
         except Exception as exc:  # an escaping error would stall the partition
@@ -73,6 +86,25 @@ async def learn_and_serve(stream):
             await _dead_letter(event.message, f"internal error: {exc!r}")
 
 
+@app.agent(answers_topic, concurrency=1)
+async def publish_in_order(stream):
+    async for event in stream.events():
+        try:
+            _publish_in_order_one(event.value, event.message)
+        except Exception as exc:  # an escaping error would stall the partition
+            log.exception("answer at offset %s failed", event.message.offset)
+            await _dead_letter(event.message, f"internal error: {exc!r}")
+
+
+@app.timer(TICK_S)
+async def tick_answers():
+    """A tick through each answers partition this worker owns: its sweep then runs even
+    when no answer comes (tables change only while an event of their partition is handled)."""
+    for tp in app.consumer.assignment():
+        if tp.topic == answers_topic.get_topic_name():
+            await answers_topic.send(value=TICK, partition=tp.partition)
+
+
 def _valid_pageview(key: bytes | None, value: bytes | None) -> PageView:
     if value is None:
         raise InvalidEvent("empty message (no value)")
@@ -84,33 +116,43 @@ def _valid_pageview(key: bytes | None, value: bytes | None) -> PageView:
     return view
 
 
-def _sessionize_one(view: PageView, message) -> None:
+def _sessionize_one(view: PageView, message) -> list[Step]:
+    """The steps of one page view, and of the sweep it triggers every SWEEP_EVERY offsets
+    (an offset grid, not a clock, so a page view processed again sweeps again the same)."""
     cluster = _clusterer.cluster_of(view.page_path, view.page_title)
-    state = SessionState.from_json(sessions.get(view.session_id))
-    state, steps = advance(state, view, cluster, offset=message.offset,
-                           ingest_time=_ms(message.timestamp), timeout_ms=_timeout_ms)
-    sessions[view.session_id] = state.to_json() | {"partition": message.partition}
-    for step in steps:
-        steps_topic.send_soon(key=step.cluster, value=step)
+    at = dict(partition=message.partition, offset=message.offset,
+              ingest_time=_ms(message.timestamp), timeout_ms=_timeout_ms,
+              committed=_committed(message))
+    before = SessionRecord.from_json(sessions.get(view.session_id))
+    record, steps = on_page_view(before, view, cluster, **at)
+    if record is not before:
+        sessions[view.session_id] = record.to_json()
+    if message.offset % SWEEP_EVERY == 0:
+        steps += _sweep(view, first_index=len(steps), **at)
+    return steps
 
 
-def _sweep_expired(partition: int, event_time: int, sweeps: dict[int, int]) -> None:
-    """Close this partition's sessions that went quiet, so session state stays bounded.
-
-    Only the current event's partition is swept: Faust writes a table change to the
-    changelog partition of the event being processed.
-    """
-    if event_time - sweeps.get(partition, 0) < _timeout_ms / 4:
-        return
-    sweeps[partition] = event_time
-    now = _ms(time.time())
-    for session_id, data in list(sessions.items()):
-        if data["partition"] != partition:
-            continue
-        state = SessionState.from_json(data)
-        if expired(state, event_time, _timeout_ms):
-            steps_topic.send_soon(key=state.cluster, value=exit_step(session_id, state, now))
+def _sweep(view: PageView, **at) -> list[Step]:
+    """Close this partition's quiet sessions (Faust writes a table change to the changelog
+    partition of the event being processed, so only the event's own partition is swept)."""
+    records = {session_id: SessionRecord.from_json(data)
+               for session_id, data in sessions.items()
+               if data["partition"] == at["partition"] and session_id != view.session_id}
+    changes, exits = sweep(records, event_time=view.timestamp, **at)
+    for session_id, record in changes.items():
+        if record is None:
             del sessions[session_id]
+        else:
+            sessions[session_id] = record.to_json()
+    return exits
+
+
+def _committed(message) -> int | None:
+    """The offset the group has committed on the message's partition (None: not known).
+
+    Faust keeps it privately; it only grows, and what is below it is never delivered again.
+    """
+    return app.consumer._committed_offset.get(message.tp)
 
 
 @app.timer(5.0)
@@ -124,27 +166,76 @@ async def _checkpoint_at_shutdown(app, **kwargs):
 
 
 async def _learn_and_serve_one(step: Step, message) -> None:
-    """Predict, then learn (each part once per offset), then answer the page view."""
+    """Predict, then learn (each step once, see :func:`accepts`), then answer the page view."""
     row = learner.new_row(clusters.get(step.cluster))
-    model_offset, model = await _models.load(step.cluster, message.partition, row.offset)
+    model_offset, model = await _models.load(step.cluster, message.partition, row)
     values = value_cache.get()
+    new = accepts(row.sources, step)
     ranking = None
     if message.offset > model_offset:
-        if step.learn_next and step.learn_features is not None:
+        if new and step.learn_next and step.learn_features is not None:
             ranking = learner.learn_model(model, step)
-        _models.update(step.cluster, message.offset, model, learned=ranking is not None)
-    if message.offset > row.offset:
+        sources = advanced(row.sources, step) if new else row.sources
+        _models.update(step.cluster, message.offset, sources, model, learned=ranking is not None)
+    if new:
         learned = learner.learn_row(row, step, ranking, values, offset=message.offset)
-        if learned is not row:  # a step that only serves changes nothing to write
-            clusters[step.cluster] = learned.to_json()
-            value_cache.publish(step.cluster, learned)
-            for name, score in learned.scores.items():
-                metrics.scored(name, score - row.scores.get(name, Score()))
-            row = learned
+        clusters[step.cluster] = learned.to_json()
+        value_cache.publish(step.cluster, learned)
+        for name, score in learned.scores.items():
+            metrics.scored(name, score - row.scores.get(name, Score()))
+        row = learned
     if step.serve:
-        rec = _recommend(step, row, model, values)
-        recommendations_topic.send_soon(key=step.session_id, value=rec)
-        metrics.recommended({**rec.asdict(), "items": [item.asdict() for item in rec.items]})
+        answers_topic.send_soon(key=step.session_id,
+                                value=_recommend(step, row, model, values).to_plain())
+
+
+def _publish_in_order_one(answer: dict, message) -> None:
+    """Publish the session's answers that are due; on a tick, forget the orders of ended
+    sessions and stop waiting for answers missing too long."""
+    now = _ms(time.time())
+    if answer == TICK:
+        due = _sweep_orders(message.partition, now)
+    else:
+        stored = orders.get(answer["session_id"])
+        order, due = release(SessionOrder.from_json(stored and stored["order"]), answer,
+                             now_ms=now, timeout_ms=_timeout_ms)
+        orders[answer["session_id"]] = {"partition": message.partition,
+                                        "order": order.to_json()}
+    for data in due:
+        rec = Recommendation.from_data(data).derive(publish_time=_ms(time.time()))
+        recommendations_topic.send_soon(key=rec.session_id, value=rec)
+        metrics.recommended(rec.to_plain())
+
+
+def _sweep_orders(partition: int, now: int) -> list[dict]:
+    due = []
+    for session_id, data in list(orders.items()):
+        if data["partition"] != partition:
+            continue
+        order, late = give_up_waiting(SessionOrder.from_json(data["order"]), now_ms=now,
+                                      hold_ms=HOLD_MS)
+        due += late
+        if order.forgettable(now, ttl_ms=_timeout_ms):
+            del orders[session_id]
+        elif late:
+            orders[session_id] = {"partition": partition, "order": order.to_json()}
+    return due
+
+
+async def learned_state() -> dict[str, dict]:
+    """What this worker's clusters have learned: counts exactly, floats as stored, and the
+    samples each River model has seen (caught up from the log, as for the next step)."""
+    state = {}
+    for cluster, data in list(clusters.items()):
+        row = learner.new_row(data)
+        partition = (murmur2(cluster.encode()) & 0x7FFFFFFF) % _settings.partitions
+        _, model = await _models.load(cluster, partition, row)  # as the producer partitions
+        state[cluster] = {
+            "transitions": row.markov.counts, "unique_views": row.page_value.unique_views,
+            "credited": row.page_value.credited, "q": row.q.q.tolist(),
+            "q_visits": row.q.visits.tolist(), "model_samples": model.n_seen,
+            "sources": row.sources}
+    return state
 
 
 def _recommend(step: Step, row: ClusterRow, model, values) -> Recommendation:
@@ -152,7 +243,8 @@ def _recommend(step: Step, row: ClusterRow, model, values) -> Recommendation:
                                           values, learner.config)
     items = rank(proba, row, values, learner.index, learner.config)
     return Recommendation(
-        session_id=step.session_id, event_id=step.event_id, cluster=step.cluster,
+        session_id=step.session_id, event_id=step.event_id, sequence=step.sequence,
+        cluster=step.cluster,
         items=items, policy=POLICY_NAME, policy_version=version, cold=not items,
         fallback=fallback, event_time=step.event_time, ingest_time=step.ingest_time,
         publish_time=_ms(time.time()))

@@ -1,5 +1,6 @@
 """River models of the worker's page clusters: local RocksDB checkpoints (rocksdict), each
-stored with the offset of the steps partition it has learned up to, and caught up from the
+stored with the offset of the steps partition it has learned up to and the sources of the
+steps it applied (see :func:`stream.learning.cluster.accepts`), and caught up from the
 steps topic when behind.
 
 Pickles never cross Kafka: a checkpoint is written and read only by the worker on this
@@ -21,7 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from rocksdict import Rdict
 
 from stream.config import Settings
-from stream.learning.cluster import ClusterLearner
+from stream.learning.cluster import ClusterLearner, ClusterRow, accepts, advanced
 from stream.learning.nextpage import NextPageModel
 from stream.models import Step
 
@@ -29,12 +30,12 @@ log = logging.getLogger(__name__)
 
 
 class ModelCheckpoints:
-    """Per-cluster (offset, model) pairs: in memory, written through to RocksDB."""
+    """Per-cluster (offset, sources, model): in memory, written through to RocksDB."""
 
     def __init__(self, path: Path, learner: ClusterLearner, config: Settings, every: int = 200):
         self._path, self._learner, self._config, self.every = path, learner, config, every
         self._rdict: Rdict | None = None
-        self._cache: dict[str, tuple[int, NextPageModel]] = {}
+        self._cache: dict[str, tuple[int, dict, NextPageModel]] = {}
         self._unsaved: dict[str, int] = {}  # cluster -> samples learned since its checkpoint
 
     @property
@@ -44,26 +45,34 @@ class ModelCheckpoints:
             self._rdict = Rdict(str(self._path))
         return self._rdict
 
-    async def load(self, cluster: str, partition: int, row_offset: int
+    async def load(self, cluster: str, partition: int, row: ClusterRow
                    ) -> tuple[int, NextPageModel]:
-        """The cluster's model and its offset, caught up with the changelogged row."""
-        offset, model = self._cache.get(cluster) or self._stored(cluster)
-        if offset < row_offset:
+        """The cluster's model and its offset, caught up with the changelogged row.
+
+        The steps between the checkpoint and the row are learned again with the same
+        decisions the row made: a step counts when :func:`accepts` says so.
+        """
+        offset, sources, model = self._cache.get(cluster) or self._stored(cluster)
+        if offset < row.offset:
             loop = asyncio.get_running_loop()
             steps = await loop.run_in_executor(
-                None, read_steps, self._config, partition, offset + 1, row_offset, cluster)
+                None, read_steps, self._config, partition, offset + 1, row.offset, cluster)
             for step in steps:
-                if step.learn_next and step.learn_features is not None:
-                    model.learn_one(step.learn_features, step.learn_next)
+                if accepts(sources, step):
+                    sources = advanced(sources, step)
+                    if step.learn_next and step.learn_features is not None:
+                        model.learn_one(step.learn_features, step.learn_next)
             log.info("rebuilt the model of %s from %d steps (offsets %d..%d)",
-                     cluster, len(steps), offset + 1, row_offset)
-            offset = row_offset
-        self._cache[cluster] = (offset, model)
+                     cluster, len(steps), offset + 1, row.offset)
+            offset = row.offset
+        self._cache[cluster] = (offset, sources, model)
         return offset, model
 
-    def update(self, cluster: str, offset: int, model: NextPageModel, learned: bool) -> None:
-        """The model has dealt with the step at ``offset`` (and learned from it, or not)."""
-        self._cache[cluster] = (offset, model)
+    def update(self, cluster: str, offset: int, sources: dict, model: NextPageModel,
+               learned: bool) -> None:
+        """The model has dealt with the step at ``offset`` (and learned from it, or not);
+        ``sources`` are the row's after that step."""
+        self._cache[cluster] = (offset, sources, model)
         if learned:
             self._unsaved[cluster] = self._unsaved.get(cluster, 0) + 1
             if self._unsaved[cluster] >= self.every:
@@ -77,12 +86,13 @@ class ModelCheckpoints:
         for cluster in list(self._unsaved):
             self.save(cluster)
 
-    def _stored(self, cluster: str) -> tuple[int, NextPageModel]:
-        offset, model = self._db.get(cluster) or (-1, None)
-        if model is None or model.kind != self._learner.config.model:
-            # none yet, or of another kind (PAGEPILOT_MODEL changed): learn it from the log
-            return -1, self._learner.new_model()
-        return offset, model
+    def _stored(self, cluster: str) -> tuple[int, dict, NextPageModel]:
+        stored = self._db.get(cluster)
+        if not stored or len(stored) != 3 or stored[2].kind != self._learner.config.model:
+            # none yet, of an older format, or of another kind (PAGEPILOT_MODEL changed):
+            # learn it from the log
+            return -1, {}, self._learner.new_model()
+        return stored
 
     def close(self) -> None:
         if self._rdict is not None:

@@ -173,9 +173,15 @@ class Settings:
         """True when no external cluster is configured, so the embedded broker is used."""
         return not self.bootstrap_servers
 
+    @property
+    def answers_topic(self) -> str:
+        """Internal topic keyed by session: answers on their way to being published in order
+        (named after the steps topic)."""
+        return f"{self.steps_topic}-answers"
+
     def topic_partitions(self) -> dict[str, int]:
         """Every topic the stream reads or writes, with its partition count, to create up front."""
-        names = (self.pageviews_topic, self.steps_topic,
+        names = (self.pageviews_topic, self.steps_topic, self.answers_topic,
                  self.recommendations_topic, self.dead_letter_topic)
         return {name: self.partitions for name in names} | {self.metrics_topic: 1}
 

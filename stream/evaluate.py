@@ -35,21 +35,27 @@ class StreamEvaluator:
 
     def learn_one(self, view: PageView) -> None:
         cluster = self.clusterer.cluster_of(view.page_path, view.page_title)
+        offset = self.events
         state, steps = advance(self.sessions.get(view.session_id), view, cluster,
-                               offset=self.events, ingest_time=0, timeout_ms=self.timeout_ms)
+                               offset=offset, ingest_time=0, timeout_ms=self.timeout_ms)
         self.sessions[view.session_id] = state
         self.events += 1
         for step in steps:
             self.apply(step)
         if view.timestamp - self._last_sweep >= self.timeout_ms / 4:
             self._last_sweep = view.timestamp
-            self.close_sessions(lambda s: expired(s, view.timestamp, self.timeout_ms))
+            self.close_sessions(lambda s: expired(s, view.timestamp, self.timeout_ms),
+                                offset=offset, first_index=len(steps))
 
-    def close_sessions(self, should_close=lambda state: True) -> None:
-        for session_id, state in list(self.sessions.items()):
-            if should_close(state):
-                self.apply(exit_step(session_id, state, 0))
-                del self.sessions[session_id]
+    def close_sessions(self, should_close=lambda state: True, offset: int | None = None,
+                       first_index: int = 0) -> None:
+        """Send the exits of the sessions to close, numbered after the steps of ``offset``
+        (default: after every page view) as the worker's sweep does."""
+        offset = self.events if offset is None else offset
+        closing = [(s, state) for s, state in self.sessions.items() if should_close(state)]
+        for index, (session_id, state) in enumerate(closing, start=first_index):
+            self.apply(exit_step(session_id, state, 0, source=[0, offset, index]))
+            del self.sessions[session_id]
 
     def apply(self, step: Step) -> None:
         """What learn_and_serve does with a step, minus offsets and Kafka."""

@@ -45,6 +45,12 @@ class Step(faust.Record, include_metadata=False, serializer="json"):
       a label for the models of ``cluster``, with the ``learn_features`` of the page view it
       left and the revenue realised on arrival (``learn_revenue``).
     - ``credit``: transaction revenue credited to ``cluster``'s page value.
+
+    ``source`` identifies the step for idempotence: [pageviews partition, offset of the
+    page view that caused it, index among the steps sent for that offset]. A page view
+    that is processed again (Faust is at-least-once) sends the same steps with the same
+    sources, so a cluster learns each of them once. ``sequence`` numbers the session's
+    page views (1, 2, ...), to publish its recommendations in order.
     """
 
     cluster: str
@@ -52,6 +58,8 @@ class Step(faust.Record, include_metadata=False, serializer="json"):
     session_id: str
     event_time: int
     ingest_time: int
+    source: typing.List[int]
+    sequence: int = 0
     serve: bool = False
     features: typing.Optional[dict] = None
     first_view: bool = False
@@ -82,10 +90,13 @@ class Recommendation(faust.Record, include_metadata=False, serializer="json"):
     samples the model that produced the candidates has learned.
     Times are epoch milliseconds: the page view's event time, when it entered Kafka
     (``ingest_time``) and when this record was published (``publish_time``).
+    ``sequence`` numbers the page views of the session (1, 2, ...): a session's
+    recommendations are published in that order.
     """
 
     session_id: str
     event_id: str
+    sequence: int
     cluster: str
     items: typing.List[RecommendedPage]
     policy: str
@@ -95,6 +106,10 @@ class Recommendation(faust.Record, include_metadata=False, serializer="json"):
     event_time: int
     ingest_time: int
     publish_time: int
+
+    def to_plain(self) -> dict:
+        """This record as plain JSON values (its items as dicts too)."""
+        return {**self.asdict(), "items": [item.asdict() for item in self.items]}
 
 
 class DeadLetter(faust.Record, include_metadata=False, serializer="json"):

@@ -90,10 +90,12 @@ def _gauges() -> dict:
             "network": _network()}
 
 
+_INPUTS = (_settings.pageviews_topic, _settings.steps_topic, _settings.answers_topic)
+
+
 def _input_partitions() -> list[str]:
-    inputs = (_settings.pageviews_topic, _settings.steps_topic)
     return sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()
-                  if tp.topic in inputs)
+                  if tp.topic in _INPUTS)
 
 
 def _lag() -> dict[str, dict[str, int]]:
@@ -101,7 +103,7 @@ def _lag() -> dict[str, dict[str, int]]:
     lag: dict[str, dict[str, int]] = {}
     read = app.monitor.tp_read_offsets
     for tp in app.consumer.assignment():
-        if tp.topic not in (_settings.pageviews_topic, _settings.steps_topic):
+        if tp.topic not in _INPUTS:
             continue
         end = app.consumer.highwater(tp)
         if end is None:

@@ -5,6 +5,7 @@
 - ``/metrics``: the same in Prometheus text format, of this worker unless ``?scope=cluster``.
 - ``/api/network``: the page-cluster network with the latest recommendations.
 - ``/api/scores/``: prequential scores over all transitions this worker's clusters learned.
+- ``/api/state``: what this worker's clusters have learned (to compare runs).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-from stream.agents import clusters, learner, metrics, value_cache
+from stream.agents import clusters, learned_state, learner, metrics, value_cache
 from stream.app import app
 from stream.clusters import PageClusterer
 from stream.config import settings
@@ -79,3 +80,8 @@ async def scores(web, request):
     return web.json({name: {"total": totals[name].as_dict(),
                             "window": metrics.scores[name].recent.as_dict()}
                      for name in MODEL_NAMES})
+
+
+@app.page("/api/state")
+async def state(web, request):
+    return web.json(await learned_state())

@@ -49,18 +49,22 @@ class ClusterValue:
 class ClusterRow:
     """The changelogged learning state of one cluster.
 
-    ``offset`` is the highest offset of the steps partition applied to this row: a step
-    redelivered after a restart is recognised and not applied twice.
+    ``sources`` holds, per pageviews partition, the source (offset, index) of the last step
+    applied to this row (see :func:`accepts`): a step sent or delivered again is recognised
+    and not applied twice. ``offset`` is the steps-topic offset of that last step, up to
+    which the cluster's model catches up from the log when its checkpoint is older.
     """
 
     q: QRow
     offset: int = -1
+    sources: Mapping[str, list] = dataclasses.field(default_factory=dict)
     markov: NextPageCounts = NextPageCounts()
     page_value: PageValueStats = PageValueStats()
     scores: Mapping[str, Score] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"offset": self.offset, "q": self.q.to_json(), "markov": self.markov.to_json(),
+        return {"offset": self.offset, "sources": dict(self.sources),
+                "q": self.q.to_json(), "markov": self.markov.to_json(),
                 "page_value": self.page_value.to_json(),
                 "scores": {name: score.to_json() for name, score in self.scores.items()}}
 
@@ -69,7 +73,7 @@ class ClusterRow:
         if not data:
             return cls(q=QRow.empty(n_actions))
         return cls(q=QRow.from_json(data["q"], n_actions), offset=data["offset"],
-                   markov=NextPageCounts.from_json(data["markov"]),
+                   sources=data["sources"], markov=NextPageCounts.from_json(data["markov"]),
                    page_value=PageValueStats.from_json(data["page_value"]),
                    scores={name: Score.from_json(s) for name, s in data["scores"].items()})
 
@@ -120,10 +124,10 @@ class ClusterLearner:
                   values: Mapping[str, ClusterValue], offset: int = -1) -> ClusterRow:
         """The row after ``step``: scores, Markov counts, Q-row and page value.
 
-        A step that only serves (no label, no new visitor, no credit) changes nothing: the
-        row is returned as it is (its offset included), so it need not be written.
+        A step that only serves (no label, no new visitor, no credit), or that was applied
+        before, changes nothing: the row is returned as it is, so it need not be written.
         """
-        if not (step.learn_next or step.first_view or step.credit):
+        if not accepts(row.sources, step):
             return row
         scores, markov, q = row.scores, row.markov, row.q
         label = step.learn_next
@@ -137,8 +141,8 @@ class ClusterLearner:
         page_value = row.page_value.viewed() if step.first_view else row.page_value
         if step.credit:
             page_value = page_value.credited_with(step.credit)
-        return ClusterRow(q=q, offset=offset, markov=markov, page_value=page_value,
-                          scores=scores)
+        return ClusterRow(q=q, offset=offset, sources=advanced(row.sources, step),
+                          markov=markov, page_value=page_value, scores=scores)
 
     def _scored(self, scores, river_ranking, markov, values, label) -> dict:
         started = time.perf_counter()
@@ -156,6 +160,23 @@ class ClusterLearner:
         reward = 0.0 if terminal else target.page_value + step.learn_revenue
         return q.learned(self.index.index(step.learn_next), reward, target.value, terminal,
                          self.config.gamma, self.config.omega)
+
+
+def accepts(sources: Mapping[str, list], step: Step) -> bool:
+    """Whether ``step`` changes what its cluster has learned from ``sources``.
+
+    Steps of one pageviews partition reach a cluster in the order of their sources the first
+    time, so a step whose source is not above the last applied one was applied before.
+    """
+    partition, offset, index = step.source
+    changes = step.learn_next or step.first_view or step.credit
+    return bool(changes) and [offset, index] > sources.get(str(partition), [-1, -1])
+
+
+def advanced(sources: Mapping[str, list], step: Step) -> dict[str, list]:
+    """``sources`` once ``step`` is applied."""
+    partition, offset, index = step.source
+    return {**sources, str(partition): [offset, index]}
 
 
 def popular_ranking(values: Mapping[str, ClusterValue]) -> list[str]:

@@ -123,8 +123,8 @@ def test_two_workers_answer_every_page_view_once_and_their_metrics_add_up(run_se
         == [cluster["counters"]["events_in"], cluster["counters"]["recommendations"]]
     assert all(w["counters"]["recommendations"] > 0 for w in per_worker)
     owned = [p for w in cluster["workers"] for p in w["partitions"]]
-    assert sorted(owned) == sorted(f"{topic}:{p}" for topic in (config.pageviews_topic,
-                                   config.steps_topic) for p in range(6))
+    assert sorted(owned) == sorted(f"{topic}:{p}" for topic in (
+        config.pageviews_topic, config.steps_topic, config.answers_topic) for p in range(6))
     assert cluster["accuracy"]["river"]["total"]["events"] > 0
     clusterer = PageClusterer.default()
     for view in events:
