@@ -32,4 +32,4 @@ def create_app(agent_modules: list[str]) -> faust.App:
     )
 
 
-app = create_app(["stream.agents", "stream.monitor", "stream.views"])
+app = create_app(["stream.agents", "stream.monitor", "stream.stalls", "stream.views"])
