@@ -53,6 +53,12 @@ class Tally:
             time.sleep(0.1)
         return False
 
+    def publish_times(self) -> dict[str, int]:
+        """Event id -> publish time (epoch ms) of its first answer: a snapshot, safe to read
+        while the followers run."""
+        with self._lock:
+            return {event_id: rec.publish_time for event_id, rec in self.recommendations.items()}
+
     def latency_percentiles(self, *qs: float) -> list[float]:
         with self._lock:
             data = np.array(self.latencies_ms) if self.latencies_ms else np.zeros(1)

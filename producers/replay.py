@@ -89,12 +89,16 @@ def read_events(path: str, fmt: str = "auto", columns: dict | None = None,
 def make_producer(config: Settings) -> KafkaProducer:
     """An idempotent producer (acks=all) that batches for throughput.
 
+    Retries are written once (idempotence), and a broker that comes back after a crash is
+    retried at least once a second (kafka-python backs off up to 30 s by default).
+
     Refused credentials raise :class:`stream.broker.BrokerError` at once, saying why.
     """
     check_credentials(config)
     return KafkaProducer(**config.kafka_options(), acks="all",
                          enable_idempotence=True, linger_ms=5, batch_size=256 * 1024,
-                         compression_type=None, max_block_ms=120_000)
+                         compression_type=None, max_block_ms=120_000,
+                         reconnect_backoff_max_ms=1000)
 
 
 def replay(events: Iterable[PageView], producer: KafkaProducer, topic: str, *,

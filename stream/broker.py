@@ -758,9 +758,36 @@ def consumer_lag(cfg: Settings, topics: list[str]) -> dict[tuple[str, int], int]
     with contextlib.closing(KafkaAdminClient(**cfg.kafka_options(),
                                              client_id="pagepilot-admin")) as admin:
         committed = admin.list_group_offsets({cfg.app_id: None}).get(cfg.app_id, {})
+    end = end_offsets(cfg, topics)
+    return {(tp.topic, tp.partition): offset - (committed[tp].offset if tp in committed else 0)
+            for tp, offset in end.items()}
+
+
+def end_offsets(cfg: Settings, topics: list[str]) -> dict[TopicPartition, int]:
+    """The end offset (the next offset to be written) of every partition of ``topics``."""
     with contextlib.closing(KafkaConsumer(**cfg.kafka_options(), group_id=None)) as consumer:
         partitions = [TopicPartition(topic, p) for topic in topics
                       for p in consumer.partitions_for_topic(topic) or ()]
-        end = consumer.end_offsets(partitions)
-    return {(tp.topic, tp.partition): end[tp] - (committed[tp].offset if tp in committed else 0)
-            for tp in partitions}
+        return consumer.end_offsets(partitions)
+
+
+def group_members(cfg: Settings) -> dict[str, set[tuple[str, int]]]:
+    """The worker group's members (by member id) and the partitions assigned to each.
+
+    Empty while the group has no members or is rebalancing (no assignment yet).
+    """
+    # Faust's subscription metadata is not in Kafka's consumer format (kafka-python would warn
+    # for every member); its assignment is, and comes decoded.
+    logging.getLogger("kafka.admin._groups").setLevel(logging.ERROR)
+    with contextlib.closing(KafkaAdminClient(**cfg.kafka_options(),
+                                             client_id="pagepilot-admin")) as admin:
+        group = admin.describe_groups([cfg.app_id])[cfg.app_id]
+    if group.get("group_state") != "Stable":
+        return {}
+    members = {}
+    for member in group.get("members") or []:
+        assignment = member.get("member_assignment")
+        assigned = assignment.get("assigned_partitions", ()) if isinstance(assignment, dict) else ()
+        members[member["member_id"]] = {(topic["topic"], partition) for topic in assigned
+                                        for partition in topic["partitions"]}
+    return members

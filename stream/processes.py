@@ -30,6 +30,7 @@ class WorkerProcess:
         env = {**os.environ, **self.config.to_env(), **self.extra_env}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
+        self._log_start = self._log.tell()  # a restart appends: only its own lines count
         command = [sys.executable, "-m", "stream.cli", "worker", "--app", self.app,
                    "-l", "info", "--web-port", str(self.config.web_port)]
         self.process = subprocess.Popen(command, env=env, stdout=self._log,
@@ -42,7 +43,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log_tail()}")
-            if READY_LINE in self.log_path.read_text(errors="replace"):
+            if READY_LINE in self._own_log():
                 return
             time.sleep(0.2)
         raise TimeoutError(f"worker not ready after {timeout_s:.0f}s:\n{self.log_tail()}")
@@ -71,6 +72,11 @@ class WorkerProcess:
                 self.process.wait()
         self._log.close()
         return self.process.returncode
+
+    def _own_log(self) -> str:
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
