@@ -25,7 +25,8 @@ def create_app(agent_modules: list[str]) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=10,  # batch sends: fewer, larger produce requests for the broker
         broker_session_timeout=config.broker_session_timeout_s,
-        web_host=config.web_host,
+        web_bind=config.web_host,  # the address listened on (Faust's default: 0.0.0.0)
+        web_host=config.web_host,  # the host name in the worker's own URL
         web_port=config.web_port,
         autodiscover=agent_modules,
         origin="stream",

@@ -776,8 +776,8 @@ def group_members(cfg: Settings) -> dict[str, set[tuple[str, int]]]:
 
     Empty while the group has no members or is rebalancing (no assignment yet).
     """
-    # Faust's subscription metadata is not in Kafka's consumer format, so kafka-python warns
-    # for every member; the assignment, which is, it decodes.
+    # Faust's subscription metadata is not in Kafka's consumer format (kafka-python would warn
+    # for every member); its assignment is, and comes decoded.
     logging.getLogger("kafka.admin._groups").setLevel(logging.ERROR)
     with contextlib.closing(KafkaAdminClient(**cfg.kafka_options(),
                                              client_id="pagepilot-admin")) as admin:
@@ -786,8 +786,8 @@ def group_members(cfg: Settings) -> dict[str, set[tuple[str, int]]]:
         return {}
     members = {}
     for member in group.get("members") or []:
-        assignment = member.get("member_assignment") or {}
-        members[member["member_id"]] = {
-            (assigned["topic"], partition) for assigned in assignment.get("assigned_partitions", ())
-            for partition in assigned["partitions"]}
+        assignment = member.get("member_assignment")
+        assigned = assignment.get("assigned_partitions", ()) if isinstance(assignment, dict) else ()
+        members[member["member_id"]] = {(topic["topic"], partition) for topic in assigned
+                                        for partition in topic["partitions"]}
     return members

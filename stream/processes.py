@@ -125,8 +125,8 @@ def wait_until_idle(config: Settings, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     lag: dict = {}
     while time.monotonic() < deadline:
-        lag = broker.consumer_lag(config, [config.pageviews_topic, config.steps_topic,
-                                              config.answers_topic])
+        lag = broker.consumer_lag(
+            config, [config.pageviews_topic, config.steps_topic, config.answers_topic])
         if lag and not any(lag.values()):
             return
         time.sleep(0.5)

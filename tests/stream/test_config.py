@@ -109,3 +109,22 @@ def test_the_password_reaches_a_child_process_through_to_env(monkeypatch):
     for name, value in config.to_env().items():
         monkeypatch.setenv(name, value)
     assert Settings.from_env() == config
+
+
+def test_the_web_server_binds_to_loopback_unless_configured_otherwise(monkeypatch):
+    monkeypatch.delenv("PAGEPILOT_WEB_HOST", raising=False)
+    assert Settings.from_env().web_host == "127.0.0.1"
+    monkeypatch.setenv("PAGEPILOT_WEB_HOST", "0.0.0.0")
+    assert Settings.from_env().web_host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "192.0.2.7"])
+def test_the_worker_listens_on_the_configured_host_not_faust_default(monkeypatch, host):
+    pytest.importorskip("faust")
+    import stream.app
+
+    monkeypatch.delenv("WEB_BIND", raising=False)  # Faust's own variable would win
+    config = dataclasses.replace(Settings(), web_host=host)
+    monkeypatch.setattr(stream.app, "settings", lambda: config)
+    app = stream.app.create_app([])
+    assert (app.conf.web_bind, app.conf.web_host) == (host, host)  # Faust binds 0.0.0.0 by default
