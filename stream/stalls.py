@@ -1,16 +1,20 @@
-"""Reading a partition again when its offset commits have stalled.
+"""Restarting the worker in place when offset commits of a partition have stalled.
 
 Faust drops a message fetched under an older consumer generation (around a rebalance)
-without acknowledging it. When the partition stays with this worker and that message is
-not fetched again, its offset remains a hole before the acknowledged ones, and no offset of
-the partition is committed again (seen after SIGSTOP and SIGCONT of a worker: the fault
-suite's scenario c). Every effect of the worker is idempotent, so the cure is to read the
-partition again from its committed offset.
+without acknowledging it. When the partition stays with this worker and that message is not
+fetched again, its offset remains a hole before the acknowledged ones and no offset of the
+partition is committed again (seen after SIGSTOP and SIGCONT of a worker: the fault suite's
+scenario c); seeking back within the running consumer does not reliably cure it. Every effect
+of the worker is idempotent and a kill -9 is survived by design, so the cure is to start this
+worker again, in the same process (same pid, log and command line): it rejoins the group and
+reads every partition from its committed offset.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 
 from stream.app import app
 
@@ -20,20 +24,43 @@ _suspects: dict = {}  # partition -> committed offset seen with a hole behind it
 
 
 @app.timer(CHECK_S)
-async def rewind_stalled_partitions() -> None:
-    """Seek back a partition whose first unacknowledged offset stayed the same for a whole
-    check interval while later offsets were acknowledged."""
+async def restart_when_commits_stall() -> None:
     consumer = app.consumer
-    for tp in consumer.assignment():
-        # Faust's own bookkeeping (private): the committed offset and the acknowledged
-        # offsets not yet committed, which processed in order start at the committed one.
-        committed, acked = consumer._committed_offset.get(tp), consumer._acked.get(tp)
-        if committed is None or not acked or min(acked) <= committed:
-            _suspects.pop(tp, None)
-        elif _suspects.get(tp) != committed:
-            _suspects[tp] = committed  # look again at the next check
+    # Faust's own bookkeeping (private): committed offsets, and the acknowledged offsets not
+    # yet committed, which, processed in order, start at the committed one.
+    found = stalled(consumer.assignment(), consumer._committed_offset, consumer._acked,
+                    _suspects)
+    if found:
+        log.error("offset commits stalled: %s; restarting this worker in place to read "
+                  "from the committed offsets", ", ".join(found))
+        _restart_in_place()
+
+
+def stalled(partitions, committed: dict, acked: dict, suspects: dict) -> list[str]:
+    """Partitions whose first unacknowledged offset stayed the same since the last check
+    while later offsets were acknowledged; ``suspects`` carries what was seen to the next.
+
+    >>> suspects = {}
+    >>> stalled(["p"], {"p": 5}, {"p": [7, 8]}, suspects), suspects
+    ([], {'p': 5})
+    >>> stalled(["p"], {"p": 5}, {"p": [7, 8, 9]}, suspects)
+    ['p at 5 (acknowledged from 7)']
+    >>> stalled(["p"], {"p": 5}, {"p": [5, 6]}, suspects), suspects
+    ([], {})
+    """
+    found = []
+    for tp in partitions:
+        first, done = committed.get(tp), acked.get(tp)
+        if first is None or not done or min(done) <= first:
+            suspects.pop(tp, None)
+        elif suspects.get(tp) != first:
+            suspects[tp] = first  # look again at the next check
         else:
-            log.warning("offset commits of %s stalled at %d (acknowledged from %d): "
-                        "reading it again from there", tp, committed, min(acked))
-            _suspects.pop(tp, None)
-            await consumer.seek(tp, committed)
+            found.append(f"{tp} at {first} (acknowledged from {min(done)})")
+    return found
+
+
+def _restart_in_place() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execv(sys.executable, sys.orig_argv)

@@ -12,7 +12,7 @@ learned against the other clusters' V(s') and page values, read from a GlobalTab
 partitions update asynchronously, so they depend on timing even between two clean runs (a
 move learned before its target's first credit arrived has reward 0 in one run and not in the
 other): their visit-weighted mean relative difference must stay within Q_TOLERANCE; the largest
-single difference is reported.
+single difference, and the difference between two clean runs, are reported.
 """
 
 import dataclasses
@@ -30,7 +30,7 @@ from tests.faults.harness import Ledger, Replay, Workers, numbered_events, recor
 
 pytestmark = pytest.mark.integration
 
-Q_TOLERANCE = 0.35  # visit-weighted mean relative difference, see the module docstring
+Q_TOLERANCE = 0.50  # visit-weighted mean relative difference, see the module docstring
 EXACT = ("transitions", "unique_views", "q_visits", "model_samples")
 
 
@@ -63,14 +63,15 @@ def differences(expected: dict, got: dict) -> tuple[list[str], dict]:
 
 def clean_run(run_settings, faulty_config, tmp_path: Path, events) -> dict:
     """The state one undisturbed worker learns from the same input topic (own group/topics)."""
-    config = dataclasses.replace(run_settings(), pageviews_topic=faulty_config.pageviews_topic)
-    broker.ensure_topics(config, config.topic_partitions())
-    with Ledger(config, events) as ledger, Workers(config, tmp_path / "clean") as workers:
+    own = run_settings()
+    config = dataclasses.replace(own, pageviews_topic=faulty_config.pageviews_topic)
+    broker.ensure_topics(own, own.topic_partitions())
+    with Ledger(config, events) as ledger, Workers(config, tmp_path) as workers:
         worker = workers.start()
         ledger.wait_recommended(240, workers=workers)
         ledger.reconcile()
         state = learned_state(worker)
-    broker.delete_run_topics(config)
+    broker.delete_run_topics(own)  # its own topics, not the shared input
     return state
 
 
@@ -97,15 +98,20 @@ def test_killed_twice_mid_replay_a_worker_learns_what_a_clean_run_learns(
         ledger.wait_recommended(240, workers=workers)
         result = ledger.reconcile()  # committed == end offsets on every input partition
         faulty = learned_state(worker)
-    expected = clean_run(run_settings, config, tmp_path, events)
+    expected = clean_run(run_settings, config, tmp_path / "clean", events)
+    baseline = clean_run(run_settings, config, tmp_path / "clean-again", events)
     broker.delete_run_topics(config)
     problems, q = differences(expected, faulty)
+    baseline_problems, baseline_q = differences(expected, baseline)
     record(artifacts_dir, "a worker kill -9 twice", result, max(recoveries),
-           **{name: f"{value:.2%}" for name, value in q.items()}, clusters=len(expected),
+           **{name: f"{value:.2%}" for name, value in q.items()},
+           **{f"clean_runs_{name}": f"{value:.2%}" for name, value in baseline_q.items()},
+           clusters=len(expected),
            transitions=sum(sum(c["transitions"].values()) for c in expected.values()))
 
     assert result.lost == [] and result.foreign == 0 and result.dead_letters == 0
     assert result.input_offsets == len(events)
+    assert baseline_problems == []  # two clean runs: the tolerance holds without faults too
     assert problems == []
 
 
