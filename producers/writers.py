@@ -38,7 +38,9 @@ def write_pagepilot(file: IO[str], views: Iterable[PageView]) -> int:
 
 def write_csv(file: IO[str], views: Iterable[PageView]) -> int:
     """A header of PageView's field names, then one row per view; return the row count."""
-    writer = csv.writer(file, lineterminator="\n")
+    # RFC 4180 line ends: Python's csv quotes a field holding a bare \r only when the line
+    # terminator has one, and an unquoted \r would end the row when read back.
+    writer = csv.writer(file, lineterminator="\r\n")
     writer.writerow(FIELDS)
     count = 0
     for view in views:
