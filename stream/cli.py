@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from kafka.errors import KafkaError
+
 from producers.generator import SAMPLE_FORMATS
 from producers.loaders import FORMATS
 
@@ -19,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args, extra) or 0
     except (ValueError, LookupError, FileNotFoundError, RuntimeError, TimeoutError) as exc:
         print(f"pagepilot {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KafkaError as exc:
+        from stream.config import settings
+        print(f"pagepilot {args.command}: error: Kafka: {exc!r}; is the broker at "
+              f"{settings().bootstrap} running? (`pagepilot kafka status`)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"pagepilot {args.command}: interrupted", file=sys.stderr)
