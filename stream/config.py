@@ -36,7 +36,8 @@ class Settings:
         default="pageviews", metadata={"env": "PAGEPILOT_PAGEVIEWS_TOPIC", "doc": "input topic"})
     steps_topic: str = dataclasses.field(
         default="pagepilot-steps", metadata={"env": "PAGEPILOT_STEPS_TOPIC",
-                                             "doc": "internal topic keyed by page cluster"})
+                                             "doc": "internal topic keyed by page cluster; "
+                                                    "answers use <steps topic>-answers"})
     recommendations_topic: str = dataclasses.field(
         default="recommendations", metadata={"env": "PAGEPILOT_RECOMMENDATIONS_TOPIC",
                                              "doc": "output topic (key: session id)"})
