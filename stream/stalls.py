@@ -15,37 +15,48 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
 from stream.app import app
 
 log = logging.getLogger(__name__)
 CHECK_S = 5.0
-_suspects: dict = {}  # partition -> committed offset seen with a hole behind it
+# A commit in flight also shows a hole (Faust takes the offsets it commits out of the
+# acknowledged ones before the broker answers, and a commit can take seconds on a busy
+# machine): only a hole that outlives this is a stall.
+STALL_S = 30.0
+_suspects: dict = {}  # partition -> (committed offset with a hole behind it, seen since)
 
 
 @app.timer(CHECK_S)
 async def restart_when_commits_stall() -> None:
+    if app.rebalancing or app.in_recovery:  # Faust seeks to the committed offsets after
+        _suspects.clear()
+        return
     consumer = app.consumer
     # Faust's own bookkeeping (private): committed offsets, and the acknowledged offsets not
     # yet committed, which, processed in order, start at the committed one.
     found = stalled(consumer.assignment(), consumer._committed_offset, consumer._acked,
-                    _suspects)
+                    _suspects, now=time.monotonic())
     if found:
         log.error("offset commits stalled: %s; restarting this worker in place to read "
                   "from the committed offsets", ", ".join(found))
         _restart_in_place()
 
 
-def stalled(partitions, committed: dict, acked: dict, suspects: dict) -> list[str]:
-    """Partitions whose first unacknowledged offset stayed the same since the last check
-    while later offsets were acknowledged; ``suspects`` carries what was seen to the next.
+def stalled(partitions, committed: dict, acked: dict, suspects: dict, now: float,
+            stall_s: float = STALL_S) -> list[str]:
+    """Partitions whose first unacknowledged offset has stayed the same for ``stall_s``
+    while later offsets were acknowledged; ``suspects`` carries what was seen to the next call.
 
     >>> suspects = {}
-    >>> stalled(["p"], {"p": 5}, {"p": [7, 8]}, suspects), suspects
-    ([], {'p': 5})
-    >>> stalled(["p"], {"p": 5}, {"p": [7, 8, 9]}, suspects)
+    >>> stalled(["p"], {"p": 5}, {"p": [7, 8]}, suspects, now=0), suspects
+    ([], {'p': (5, 0)})
+    >>> stalled(["p"], {"p": 5}, {"p": [7, 8, 9]}, suspects, now=29)
+    []
+    >>> stalled(["p"], {"p": 5}, {"p": [7, 8, 9]}, suspects, now=31)
     ['p at 5 (acknowledged from 7)']
-    >>> stalled(["p"], {"p": 5}, {"p": [5, 6]}, suspects), suspects
+    >>> stalled(["p"], {"p": 9}, {"p": [9, 10]}, suspects, now=32), suspects
     ([], {})
     """
     found = []
@@ -53,9 +64,11 @@ def stalled(partitions, committed: dict, acked: dict, suspects: dict) -> list[st
         first, done = committed.get(tp), acked.get(tp)
         if first is None or not done or min(done) <= first:
             suspects.pop(tp, None)
-        elif suspects.get(tp) != first:
-            suspects[tp] = first  # look again at the next check
-        else:
+            continue
+        seen, since = suspects.get(tp, (None, now))
+        if seen != first:
+            suspects[tp] = (first, now)  # a new hole: give it time
+        elif now - since >= stall_s:
             found.append(f"{tp} at {first} (acknowledged from {min(done)})")
     return found
 

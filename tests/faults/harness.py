@@ -307,7 +307,7 @@ class Ledger:
         assert after, "no event was recommended after the fault: it came too late to matter"
         return min(after) - moment, max(after) - moment
 
-    def reconcile(self, idle_timeout_s: float = 60) -> Reconciliation:
+    def reconcile(self, idle_timeout_s: float = 120) -> Reconciliation:
         """Once the group committed everything (committed == end offsets on every partition
         of the input and steps topics) and the output is quiet: what came out."""
         try:
