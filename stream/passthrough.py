@@ -23,7 +23,7 @@ async def passthrough(stream):
     async for event in stream.events():
         view = json.loads(event.value)
         await _recommendations.send(key=view["session_id"], value=Recommendation(
-            session_id=view["session_id"], event_id=view["event_id"], cluster="",
+            session_id=view["session_id"], event_id=view["event_id"], sequence=0, cluster="",
             items=[], policy="passthrough", policy_version=0, cold=True,
             event_time=view["timestamp"], ingest_time=int(event.message.timestamp * 1000),
             publish_time=int(time.time() * 1000)))

@@ -56,7 +56,7 @@ def published_summary(published: list[Recommendation], views: PageViews) -> dict
     evaluation page views is the frozen policy's.
 
     >>> from stream.models import RecommendedPage
-    >>> rec = Recommendation(session_id="s", event_id="s-1", cluster="home",
+    >>> rec = Recommendation(session_id="s", event_id="s-1", sequence=1, cluster="home",
     ...     items=[RecommendedPage(cluster="bags", score=1.0)], policy="river+q",
     ...     policy_version=40, cold=False, fallback=None, event_time=0, ingest_time=0,
     ...     publish_time=0)
