@@ -22,10 +22,12 @@ from stream.app import app
 log = logging.getLogger(__name__)
 CHECK_S = 5.0
 # A commit in flight also shows a hole (Faust takes the offsets it commits out of the
-# acknowledged ones before the broker answers, and a commit can take seconds on a busy
-# machine): only a hole that outlives this is a stall.
+# acknowledged ones before the broker answers, and a commit can take long on a busy
+# machine): only a hole that outlives STALL_S and COMMITS completed commits is a stall.
 STALL_S = 30.0
-_suspects: dict = {}  # partition -> (committed offset with a hole behind it, seen since)
+COMMITS = 3
+_suspects: dict = {}  # partition -> (committed offset with a hole behind it, since, commits)
+_commits = {"seen": 0, "last": {}}  # commits completed, as seen in the committed offsets
 
 
 @app.timer(CHECK_S)
@@ -33,11 +35,14 @@ async def restart_when_commits_stall() -> None:
     if app.rebalancing or app.in_recovery:  # Faust seeks to the committed offsets after
         _suspects.clear()
         return
+    committed_now = dict(app.monitor.tp_committed_offsets)
+    if committed_now != _commits["last"]:
+        _commits["seen"], _commits["last"] = _commits["seen"] + 1, committed_now
     consumer = app.consumer
     # Faust's own bookkeeping (private): committed offsets, and the acknowledged offsets not
     # yet committed, which, processed in order, start at the committed one.
     found = stalled(consumer.assignment(), consumer._committed_offset, consumer._acked,
-                    _suspects, now=time.monotonic())
+                    _suspects, now=time.monotonic(), commits=_commits["seen"])
     if found:
         log.error("offset commits stalled: %s; restarting this worker in place to read "
                   "from the committed offsets", ", ".join(found))
@@ -45,18 +50,19 @@ async def restart_when_commits_stall() -> None:
 
 
 def stalled(partitions, committed: dict, acked: dict, suspects: dict, now: float,
-            stall_s: float = STALL_S) -> list[str]:
-    """Partitions whose first unacknowledged offset has stayed the same for ``stall_s``
-    while later offsets were acknowledged; ``suspects`` carries what was seen to the next call.
+            commits: int, stall_s: float = STALL_S, min_commits: int = COMMITS) -> list[str]:
+    """Partitions whose first unacknowledged offset has stayed the same for ``stall_s`` and
+    ``min_commits`` completed commits (``commits`` counts them) while later offsets were
+    acknowledged; ``suspects`` carries what was seen to the next call.
 
     >>> suspects = {}
-    >>> stalled(["p"], {"p": 5}, {"p": [7, 8]}, suspects, now=0), suspects
-    ([], {'p': (5, 0)})
-    >>> stalled(["p"], {"p": 5}, {"p": [7, 8, 9]}, suspects, now=29)
+    >>> stalled(["p"], {"p": 5}, {"p": [7, 8]}, suspects, now=0, commits=0), suspects
+    ([], {'p': (5, 0, 0)})
+    >>> stalled(["p"], {"p": 5}, {"p": [7, 8, 9]}, suspects, now=40, commits=1)  # in flight?
     []
-    >>> stalled(["p"], {"p": 5}, {"p": [7, 8, 9]}, suspects, now=31)
+    >>> stalled(["p"], {"p": 5}, {"p": [7, 8, 9]}, suspects, now=45, commits=3)
     ['p at 5 (acknowledged from 7)']
-    >>> stalled(["p"], {"p": 9}, {"p": [9, 10]}, suspects, now=32), suspects
+    >>> stalled(["p"], {"p": 9}, {"p": [9, 10]}, suspects, now=50, commits=4), suspects
     ([], {})
     """
     found = []
@@ -65,10 +71,10 @@ def stalled(partitions, committed: dict, acked: dict, suspects: dict, now: float
         if first is None or not done or min(done) <= first:
             suspects.pop(tp, None)
             continue
-        seen, since = suspects.get(tp, (None, now))
+        seen, since, commits_then = suspects.get(tp, (None, now, commits))
         if seen != first:
-            suspects[tp] = (first, now)  # a new hole: give it time
-        elif now - since >= stall_s:
+            suspects[tp] = (first, now, commits)  # a new hole: give it time
+        elif now - since >= stall_s and commits - commits_then >= min_commits:
             found.append(f"{tp} at {first} (acknowledged from {min(done)})")
     return found
 
