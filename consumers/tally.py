@@ -14,24 +14,18 @@ from stream.config import Settings
 from stream.models import DeadLetter, Recommendation
 
 
-class Tally:
-    """Follows the recommendations and dead-letter topics in background threads."""
+class OutputFollower:
+    """Follows the recommendations and dead-letter topics in background threads, handing each
+    message (as JSON) to ``_on_rec`` or ``_on_dead``."""
 
     def __init__(self, config: Settings):
         self.config = config
-        self.recommendations: dict[str, Recommendation] = {}  # event id -> first answer
-        self.duplicates = 0
-        self.latencies_ms: list[int] = []
-        self.dead_letters: list[DeadLetter] = []
-        self.first_publish: int | None = None
-        self.last_publish: int | None = None
         self._stop = threading.Event()
-        self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._follow, args=(topic, handle), daemon=True)
                          for topic, handle in ((config.recommendations_topic, self._on_rec),
                                                (config.dead_letter_topic, self._on_dead))]
 
-    def start(self) -> "Tally":
+    def start(self):
         for thread in self._threads:
             thread.start()
         return self
@@ -40,6 +34,31 @@ class Tally:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+
+    def _follow(self, topic: str, handle) -> None:
+        for value in read_topic(topic, config=self.config, follow=True, idle_timeout_s=None,
+                                stop=self._stop):
+            handle(json.loads(value))
+
+    def _on_rec(self, data: dict) -> None:
+        raise NotImplementedError
+
+    def _on_dead(self, data: dict) -> None:
+        raise NotImplementedError
+
+
+class Tally(OutputFollower):
+    """Every recommendation by event id (repeats counted), latencies and dead letters."""
+
+    def __init__(self, config: Settings):
+        super().__init__(config)
+        self.recommendations: dict[str, Recommendation] = {}  # event id -> first answer
+        self.duplicates = 0
+        self.latencies_ms: list[int] = []
+        self.dead_letters: list[DeadLetter] = []
+        self.first_publish: int | None = None
+        self.last_publish: int | None = None
+        self._lock = threading.Lock()
 
     def wait_for(self, recommended: int, dead: int = 0, timeout_s: float = 300.0,
                  progress=None) -> bool:
@@ -70,11 +89,6 @@ class Tally:
         if not self.first_publish or self.last_publish == self.first_publish:
             return 0.0
         return len(self.recommendations) / ((self.last_publish - self.first_publish) / 1000)
-
-    def _follow(self, topic: str, handle) -> None:
-        for value in read_topic(topic, config=self.config, follow=True, idle_timeout_s=None,
-                                stop=self._stop):
-            handle(json.loads(value))
 
     def _on_rec(self, data: dict) -> None:
         rec = Recommendation.from_data(data)

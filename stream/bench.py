@@ -3,6 +3,8 @@ Faust pass-through, each measured on the same local broker in one run.
 
 For each app: N events are loaded first and drained by a fresh worker (throughput), then
 more are replayed at a paced rate below capacity (latency from Kafka ingest to publish).
+``pagepilot bench --soak`` (a long run of one worker, its memory and state over time) is
+:mod:`stream.soak`.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def _produce(config, events, pacing=Pacing()) -> float:
 
 def _measure_app(config, app: str, tmp: Path, backlog: list, paced: list, rate: float):
     with worker_running(config, tmp / config.app_id, app=app) as worker:
-        memory = _PeakMemory(worker.pid).start()
+        memory = PeakMemory(worker.pid).start()
         tally = Tally(config).start()
         try:
             tally.wait_for(len(backlog), timeout_s=900)
@@ -75,15 +77,17 @@ def _percentile(values: list, q: float) -> float:
     return values[min(len(values) - 1, int(len(values) * q / 100))] if values else float("nan")
 
 
-class _PeakMemory:
-    """Samples a process's resident memory (children included) every 0.2 s."""
+class PeakMemory:
+    """Samples a process's resident memory (children included) every 0.2 s: the latest
+    value, the peak, and the peak since the last :meth:`interval_peak` call."""
 
     def __init__(self, pid: int):
-        self.process, self.peak = psutil.Process(pid), 0
+        self.process, self.current, self.peak = psutil.Process(pid), 0, 0
+        self._interval = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def start(self) -> "_PeakMemory":
+    def start(self) -> "PeakMemory":
         self._thread.start()
         return self
 
@@ -91,13 +95,20 @@ class _PeakMemory:
         self._stop.set()
         self._thread.join()
 
+    def interval_peak(self) -> int:
+        """The peak since the previous call (the current value if none was sampled since)."""
+        peak, self._interval = max(self._interval, self.current), 0
+        return peak
+
     def _sample(self) -> None:
         while not self._stop.wait(0.2):
             try:
                 procs = [self.process, *self.process.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+                self.current = sum(p.memory_info().rss for p in procs)
             except psutil.Error:
                 return
+            self.peak = max(self.peak, self.current)
+            self._interval = max(self._interval, self.current)
 
 
 def _print_table(rows, backlog: int, paced: int, rate: float) -> None:

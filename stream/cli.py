@@ -97,6 +97,16 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--events", type=int, default=20000)
     bench.add_argument("--rate", type=float, default=500.0,
                        help="paced rate of the latency phase (events/s)")
+    bench.add_argument("--soak", action="store_true",
+                       help="instead: a long run of one worker, its memory and state over time")
+    bench.add_argument("--sessions", type=int, default=1_000_000,
+                       help="generated sessions of the soak (default 1,000,000)")
+    bench.add_argument("--every", type=float, default=60.0,
+                       help="seconds of wall time between the soak's rows")
+    bench.add_argument("--sessions-per-hour", type=float,
+                       help="session starts per hour of event time (default: the generator's, "
+                            "the GA sample's 70)")
+    bench.add_argument("--seed", type=int, default=7)
     bench.set_defaults(run=_bench)
 
     report = commands.add_parser(
@@ -259,6 +269,11 @@ def _demo(args, _extra) -> int:
 
 
 def _bench(args, _extra) -> int:
+    if args.soak:
+        from producers.generator import SESSIONS_PER_HOUR
+        from stream.soak import run_soak
+        return run_soak(sessions=args.sessions, every_s=args.every, seed=args.seed,
+                        sessions_per_hour=args.sessions_per_hour or SESSIONS_PER_HOUR)
     from stream.bench import run_bench
     return run_bench(events=args.events, rate=args.rate)
 
