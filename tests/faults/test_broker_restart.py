@@ -56,7 +56,8 @@ def test_worker_and_replay_ride_out_a_broker_killed_mid_replay(killable_broker, 
     path = write_events(tmp_path / "events.jsonl", events)
     with Ledger(config, events) as ledger, Workers(config, tmp_path) as workers:
         workers.start()
-        with Replay(config, path, tmp_path / "replay.log", "--max-rate", "150") as replay:
+        # slow enough that the replay is still sending when a quarter is recommended
+        with Replay(config, path, tmp_path / "replay.log", "--max-rate", "50") as replay:
             ledger.wait_recommended(60, count=len(events) // 4, workers=workers)
             assert replay.running(), replay.output()  # mid-replay
 

@@ -28,7 +28,7 @@ def test_a_frozen_worker_is_replaced_and_rejoins_without_losing_an_event(
         workers.start()
         frozen = workers.start()
         before = wait_for_group(config, 2, 60, workers)
-        with Replay(config, path, tmp_path / "replay.log", "--max-rate", "150") as replay:
+        with Replay(config, path, tmp_path / "replay.log", "--max-rate", "60") as replay:
             ledger.wait_recommended(60, count=len(events) // 4, workers=workers)
             assert replay.running(), replay.output()  # mid-replay
 
