@@ -202,9 +202,10 @@ def _publish_in_order_one(answer: dict, message) -> None:
         orders[answer["session_id"]] = {"partition": message.partition,
                                         "order": order.to_json()}
     for data in due:
-        rec = Recommendation.from_data(data).derive(publish_time=_ms(time.time()))
-        recommendations_topic.send_soon(key=rec.session_id, value=rec)
-        metrics.recommended(rec.to_plain())
+        data = data | {"publish_time": _ms(time.time())}
+        recommendations_topic.send_soon(key=data["session_id"],
+                                        value=Recommendation.from_data(data))
+        metrics.recommended(data)
 
 
 def _sweep_orders(partition: int, now: int) -> list[dict]:

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-import pytest
 
 from consumers.tally import Tally
 from producers.generator import generate
@@ -30,15 +29,9 @@ from stream.config import Settings
 from stream.models import PageView
 from stream.processes import WorkerProcess, wait_until_idle
 from tests.integration.broker import free_port_pair, private_cache
+from tests.unavailable import unavailable
 
 SEQ = "#"
-
-
-def unavailable(reason: str):
-    """Skip, or fail under ``CI=true`` (there a missing broker is a failure, never a skip)."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 # --------------------------------------------------------------------------- valid events

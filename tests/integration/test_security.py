@@ -28,6 +28,7 @@ from producers.generator import write_sample
 from producers.replay import make_producer
 from stream import broker
 from stream.config import Settings
+from tests.unavailable import unavailable
 from stream.processes import WorkerProcess, run_config
 from tests.integration.broker import free_port_pair, private_cache
 
@@ -54,16 +55,10 @@ authorityKeyIdentifier = keyid
 """
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
 def _tls_files(directory: Path) -> tuple[Path, Path]:
     """A throwaway CA and the broker's PEM keystore (key and certificate for 127.0.0.1)."""
     if not shutil.which("openssl"):
-        _unavailable("`openssl` is needed to make the test CA")
+        unavailable("`openssl` is needed to make the test CA")
     config = directory / "openssl.cnf"
     config.write_text(_OPENSSL_CONFIG)
     ca, ca_key, key, request, cert = (directory / name for name in
@@ -86,7 +81,7 @@ def _secured_broker(directory: Path, **env: str):
     try:
         cache = private_cache(directory)
     except broker.BrokerError as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
         for name, value in {"KAFKA_SASL_USERNAME": USER, "KAFKA_SASL_PASSWORD": PASSWORD,

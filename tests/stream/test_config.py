@@ -63,7 +63,7 @@ def test_sasl_ssl_settings_from_the_environment_become_client_options(monkeypatc
 
 
 def test_faust_gets_the_same_security():
-    faust = pytest.importorskip("faust")
+    import faust
     from stream.transport import broker_credentials
 
     sasl = dataclasses.replace(Settings(), security_protocol="SASL_PLAINTEXT",
@@ -120,7 +120,6 @@ def test_the_web_server_binds_to_loopback_unless_configured_otherwise(monkeypatc
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "192.0.2.7"])
 def test_the_worker_listens_on_the_configured_host_not_faust_default(monkeypatch, host):
-    pytest.importorskip("faust")
     import stream.app
 
     monkeypatch.delenv("WEB_BIND", raising=False)  # Faust's own variable would win
