@@ -1,13 +1,15 @@
 """Restarting the worker in place when offset commits of a partition have stalled.
 
-Faust drops a message fetched under an older consumer generation (around a rebalance)
-without acknowledging it. When the partition stays with this worker and that message is not
-fetched again, its offset remains a hole before the acknowledged ones and no offset of the
-partition is committed again (seen after SIGSTOP and SIGCONT of a worker: the fault suite's
-scenario c); seeking back within the running consumer does not reliably cure it. Every effect
-of the worker is idempotent and a kill -9 is survived by design, so the cure is to start this
-worker again, in the same process (same pid, log and command line): it rejoins the group and
-reads every partition from its committed offset.
+Faust skips messages around a rebalance (fetched under an older consumer generation, or while
+the flow is stopped); our consumer (:mod:`stream.transport`) commits no further than such a
+message until it is read again, which the seek to the committed offsets after a rebalance
+normally does. When the partition stays with this worker and that message is not fetched
+again, its offset remains a hole before the acknowledged ones and no offset of the partition
+is committed again (seen after SIGSTOP and SIGCONT of a worker: the fault suite's scenario
+c); seeking back within the running consumer does not reliably cure it. Every effect of the
+worker is idempotent and a kill -9 is survived by design, so the cure is to start this worker
+again, in the same process (same pid, log and command line): it rejoins the group and reads
+every partition from its committed offset.
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ CHECK_S = 5.0
 # A commit in flight also shows a hole (Faust takes the offsets it commits out of the
 # acknowledged ones before the broker answers, and a commit can take long on a busy
 # machine): only a hole that outlives STALL_S and COMMITS completed commits is a stall.
-STALL_S = 30.0
+STALL_S = 15.0
 COMMITS = 3
 _suspects: dict = {}  # partition -> (committed offset with a hole behind it, since, commits)
-_commits = {"seen": 0, "last": {}}  # commits completed, as seen in the committed offsets
 
 
 @app.timer(CHECK_S)
@@ -35,14 +36,11 @@ async def restart_when_commits_stall() -> None:
     if app.rebalancing or app.in_recovery:  # Faust seeks to the committed offsets after
         _suspects.clear()
         return
-    committed_now = dict(app.monitor.tp_committed_offsets)
-    if committed_now != _commits["last"]:
-        _commits["seen"], _commits["last"] = _commits["seen"] + 1, committed_now
     consumer = app.consumer
     # Faust's own bookkeeping (private): committed offsets, and the acknowledged offsets not
     # yet committed, which, processed in order, start at the committed one.
     found = stalled(consumer.assignment(), consumer._committed_offset, consumer._acked,
-                    _suspects, now=time.monotonic(), commits=_commits["seen"])
+                    _suspects, now=time.monotonic(), commits=consumer.commit_rounds)
     if found:
         log.error("offset commits stalled: %s; restarting this worker in place to read "
                   "from the committed offsets", ", ".join(found))
