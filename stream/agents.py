@@ -30,7 +30,7 @@ from stream.learning.prequential import Score
 from stream.metrics import WorkerMetrics
 from stream.models import DeadLetter, PageView, Recommendation, Step
 from stream.policy import POLICY_NAME, candidates, rank
-from stream.ordering import SessionOrder, give_up_waiting, release
+from stream.ordering import SessionOrder, failed_answer, give_up_waiting, release
 from stream.sessions import SessionRecord, on_page_view, sweep
 from stream.topics import (answers_topic, dead_letter_topic, pageviews_topic,
                            recommendations_topic, steps_topic)
@@ -41,7 +41,10 @@ _settings = settings()
 _clusterer = PageClusterer.from_file(_settings.cluster_rules)
 _timeout_ms = int(_settings.session_timeout_s * 1000)
 SWEEP_EVERY = 100  # input offsets of a partition between two sweeps of its quiet sessions
-HOLD_MS = 10_000   # how long an answer waits for a missing earlier one of its session
+# How long an answer waits for a missing earlier one of its session: long enough for the
+# earlier one's step to wait out a rebalance (a dead worker is noticed after one group
+# session timeout) and its partition's recovery. Failed steps send a failed answer instead.
+HOLD_MS = int(3 * _settings.broker_session_timeout_s * 1000)
 TICK_S = 5.0       # how often each answers partition is swept, even when no answer comes
 TICK = {"tick": True}  # the answer that only triggers that sweep
 learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
@@ -79,11 +82,15 @@ async def sessionize(stream):
 @app.agent(steps_topic, concurrency=1)
 async def learn_and_serve(stream):
     async for event in stream.events():
+        step = event.value
         try:
-            await _learn_and_serve_one(event.value, event.message)
+            await _learn_and_serve_one(step, event.message)
         except Exception as exc:  # an escaping error would stall the partition
             log.exception("step at offset %s failed", event.message.offset)
             await _dead_letter(event.message, f"internal error: {exc!r}")
+            if step.serve:  # its session's later answers need not wait for it
+                answers_topic.send_soon(key=step.session_id, value=failed_answer(
+                    step.session_id, step.sequence, step.event_time))
 
 
 @app.agent(answers_topic, concurrency=1)

@@ -139,6 +139,17 @@ async def test_learn_and_serve_learns_a_step_sent_again_once_but_answers_it_agai
     assert [a["event_id"] for a in sent_values(answers)] == ["e1", "e1"]
 
 
+async def test_a_step_that_fails_is_dead_lettered_and_answered_as_failed(app, monkeypatch):
+    monkeypatch.setattr(agents, "_recommend", Mock(side_effect=ValueError("boom")))
+    with patch.object(agents.answers_topic, "send_soon", new=Mock()) as answers, \
+            patch.object(agents, "_dead_letter", new=AsyncMock()) as dead:
+        async with agents.learn_and_serve.test_context() as agent:
+            await agent.put(step("home", 1))
+    assert "internal error: ValueError('boom')" in dead.call_args.args[1]
+    assert sent_values(answers) == [
+        {"session_id": "s1", "sequence": 1, "event_time": T0, "failed": True}]
+
+
 async def test_learn_and_serve_after_a_restart_skips_what_changelog_and_checkpoint_hold(app):
     async with agents.learn_and_serve.test_context() as agent:
         await agent.put(step("home", 1, serve=False, learn_next="cart"))
@@ -171,6 +182,15 @@ async def test_answers_are_published_in_the_order_of_the_sessions_page_views(app
     assert published == [("s", "s-1"), ("s", "s-2"), ("s", "s-3"), ("t", "t-9"),
                          ("s", "s-4"), ("s", "s-2")]
     assert sent_values(recs)[0].items[0].cluster == "cart"  # the answer, intact
+
+
+async def test_a_failed_answer_takes_its_turn_and_publishes_nothing(app):
+    with patch.object(agents.recommendations_topic, "send_soon", new=Mock()) as recs:
+        async with agents.publish_in_order.test_context() as agent:
+            await agent.put(answer(3, 3).to_plain(), key="s")
+            await agent.put(answer(1, 1).to_plain(), key="s")
+            await agent.put(agents.failed_answer("s", 2, T0 + 2), key="s")
+    assert [r.event_id for r in sent_values(recs)] == ["s-1", "s-3"]
 
 
 async def test_a_tick_publishes_answers_held_too_long_for_a_missing_one(app, monkeypatch):
