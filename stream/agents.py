@@ -52,14 +52,18 @@ _models = ModelCheckpoints(Path(app.conf.datadir) / "models", learner, _settings
 metrics = WorkerMetrics(worker=f"{socket.gethostname()}:{_settings.web_port}")
 
 # key: session id -> SessionRecord (json)
-sessions = app.Table("sessions", default=None, partitions=_settings.partitions)
+sessions = app.Table("sessions", default=None, partitions=_settings.partitions,
+                     options=_settings.table_store_options())
 # key: session id -> SessionOrder (json), on the session's answers partition
-orders = app.Table("orders", default=None, partitions=_settings.partitions)
+orders = app.Table("orders", default=None, partitions=_settings.partitions,
+                   options=_settings.table_store_options())
 # key: page cluster -> ClusterRow (json), on the partition of that cluster
-clusters = app.Table("clusters", default=None, partitions=_settings.partitions)
+clusters = app.Table("clusters", default=None, partitions=_settings.partitions,
+                     options=_settings.table_store_options())
 # key: page cluster -> ClusterValue (json), on every worker
 cluster_values = app.GlobalTable("cluster-values", default=None,
-                                 partitions=_settings.partitions)
+                                 partitions=_settings.partitions,
+                                 options=_settings.table_store_options())
 
 
 @app.agent(pageviews_topic, concurrency=1)
