@@ -27,7 +27,10 @@ def test_next_page_models_keep_the_contract(kind):
         assert x == before
     restored = pickle.loads(pickle.dumps(model))
     probe = {"previous": "home", "device": "desktop", "log_hits": 3.0}
-    assert restored.predict_proba_one(probe) == model.predict_proba_one(probe)
+    # equal up to float rounding: the adaptive tree sums its members' votes in dict order,
+    # which a pickle round trip can change (seen once in CI: a difference in the last digit)
+    assert restored.predict_proba_one(probe) == pytest.approx(
+        model.predict_proba_one(probe), rel=1e-12)
     assert twin.ranking(probe) == model.ranking(probe)
     assert model.n_seen == len(SAMPLES)
     unseen = model.ranking({"previous": "never-seen", "brand_new_feature": 1.0})
