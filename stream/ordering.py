@@ -9,9 +9,9 @@ An answer delivered again (Faust is at-least-once) is published again: a reader 
 event id, and the first copy of every answer is in order. A step that failed sends a
 *failed* answer in its place: it takes its turn and publishes nothing. An answer missing for
 longer than ``hold_ms`` is given up, as a last resort: what is held goes out in order. A
-session's
-order is forgotten when it has not moved for ``ttl_ms`` of wall-clock time; answers on
-different partitions are too far apart in event time to judge that by the stream's clock.
+session's order is forgotten when it has not moved for ``ttl_ms`` of wall-clock time;
+answers on different partitions are too far apart in event time to judge that by the
+stream's clock.
 
 >>> order, out = release(None, {"sequence": 2, "event_time": 20}, now_ms=0, timeout_ms=100)
 >>> out, order.next

@@ -20,6 +20,7 @@ import sys
 import time
 
 from stream.app import app
+from stream.transport import hole_at_head
 
 log = logging.getLogger(__name__)
 CHECK_S = 5.0
@@ -66,7 +67,7 @@ def stalled(partitions, committed: dict, acked: dict, suspects: dict, now: float
     found = []
     for tp in partitions:
         first, done = committed.get(tp), acked.get(tp)
-        if first is None or not done or min(done) <= first:
+        if not hole_at_head(first, done):
             suspects.pop(tp, None)
             continue
         seen, since, commits_then = suspects.get(tp, (None, now, commits))

@@ -9,10 +9,10 @@ wait with it: seconds of latency at moderate load. A short wait bounds that stal
 
 Our producer's flush, which Faust calls before every commit, waits for every message
 buffered so far; Faust's own gives up after 0.1 s without a send. Our consumer also never
-commits past a message that was not processed. Faust does, in two
-ways: around a rebalance its streams skip messages taken from their buffers (fetched under an
-older consumer generation, or while the flow is stopped) and acknowledge them as if processed;
-and it commits past a hole of exactly one offset at the committed position (a message never
+commits past a message that was not processed. Faust does, in two ways: around a rebalance
+its streams skip messages taken from their buffers (fetched under an older consumer
+generation, or while the flow is stopped) and acknowledge them as if processed; and it
+commits past a hole of exactly one offset at the committed position (a message never
 delivered to a stream). Either lost one page view in about one run in six of the fault
 suite's scenario c. A partition held back by a hole that is not read again is cured by
 :mod:`stream.stalls`.
