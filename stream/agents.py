@@ -1,18 +1,21 @@
-"""The worker's agents: thin loops that move records between topics and tables.
+"""The worker's agent: one hop from a page view to its recommendation.
 
-``sessionize`` (pageviews, key: session) validates each page view, dead-letters bad ones,
-and sends steps to the partition of the page cluster; ``learn_and_serve`` (steps, key:
-cluster) learns, per cluster, the River classifier, Markov counts, Q-row and page value,
-and answers every page view; ``publish_in_order`` (answers, key: session) publishes each
-session's recommendations in the order of its page views. All write tables, so all run
-with concurrency 1. Each is idempotent: a message processed again after a crash or a
-rebalance sends the same steps (sessionize), is not learned twice (learn_and_serve), and is
-published again for readers to drop by event id. The logic is plain code in
-:mod:`stream.sessions`, :mod:`stream.learning` and :mod:`stream.ordering`.
+``serve`` (pageviews, key: session) validates each page view, dead-letters bad ones, learns
+from it in the shard of its input partition (:class:`stream.shard.Shard`: the session's
+label, page value, Q-row, River model) and publishes its recommendation at once, from the
+merged snapshots of every shard (:mod:`stream.snapshots`). A session's page views share a
+partition, so its recommendations come out in page-view order by construction.
+
+Shards live in memory, are published as snapshots every second and checkpointed locally
+every ``PAGEPILOT_CHECKPOINT_INTERVAL`` seconds, and are rebuilt from the pageviews topic
+when a checkpoint is behind (:mod:`stream.checkpoints`). No Faust table is written, so no
+changelog message is produced per page view. The agent runs with concurrency 1: a shard
+applies its partition's offsets in order, each once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import socket
@@ -22,98 +25,237 @@ from pathlib import Path
 from kafka.partitioner.default import murmur2
 
 from stream.app import app
-from stream.checkpoints import ModelCheckpoints
+from stream.checkpoints import ShardCheckpoints, read_pageviews
 from stream.clusters import PageClusterer
 from stream.config import settings
-from stream.learning.cluster import ClusterLearner, ClusterRow, ClusterValue, accepts, advanced
-from stream.learning.prequential import Score
+from stream.learning.cluster import ClusterLearner
 from stream.metrics import WorkerMetrics
 from stream.models import DeadLetter, PageView, Recommendation, Step
 from stream.policy import POLICY_NAME, candidates, rank
-from stream.ordering import SessionOrder, failed_answer, give_up_waiting, release
-from stream.sessions import SessionRecord, on_page_view, sweep
-from stream.topics import (answers_topic, dead_letter_topic, pageviews_topic,
-                           recommendations_topic, steps_topic)
+from stream.shard import Shard
+from stream.snapshots import ClusterSnapshot, MergedView, merge_rows
+from stream.topics import dead_letter_topic, pageviews_topic, recommendations_topic, snapshots_topic
 from stream.validation import InvalidEvent, parse_pageview
 
 log = logging.getLogger(__name__)
 _settings = settings()
 _clusterer = PageClusterer.from_file(_settings.cluster_rules)
 _timeout_ms = int(_settings.session_timeout_s * 1000)
-SWEEP_EVERY = 100  # input offsets of a partition between two sweeps of its quiet sessions
-# How long an answer waits for a missing earlier one of its session: long enough for the
-# earlier one's step to wait out a rebalance (a dead worker is noticed after one group
-# session timeout) and its partition's recovery. Failed steps send a failed answer instead.
-HOLD_MS = int(3 * _settings.broker_session_timeout_s * 1000)
-TICK_S = 5.0       # how often each answers partition is swept, even when no answer comes
-TICK = {"tick": True}  # the answer that only triggers that sweep
+SNAPSHOT_EVERY_S = 1.0
+REBUILD_RETRY_S = 2.0
 learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
-_models = ModelCheckpoints(Path(app.conf.datadir) / "models", learner, _settings)
 metrics = WorkerMetrics(worker=f"{socket.gethostname()}:{_settings.web_port}")
+merged = MergedView(_clusterer.clusters)
+checkpoints = ShardCheckpoints(Path(app.conf.datadir) / "shards", learner, _timeout_ms,
+                               _settings.table_store_options())
 
-# key: session id -> SessionRecord (json)
-sessions = app.Table("sessions", default=None, partitions=_settings.partitions,
-                     options=_settings.table_store_options())
-# key: session id -> SessionOrder (json), on the session's answers partition
-orders = app.Table("orders", default=None, partitions=_settings.partitions,
-                   options=_settings.table_store_options())
-# key: page cluster -> ClusterRow (json), on the partition of that cluster
-clusters = app.Table("clusters", default=None, partitions=_settings.partitions,
-                     options=_settings.table_store_options())
-# key: page cluster -> ClusterValue (json), on every worker
-cluster_values = app.GlobalTable("cluster-values", default=None,
-                                 partitions=_settings.partitions,
-                                 options=_settings.table_store_options())
+
+class Shards:
+    """This worker's shards, each ready once it reflects every offset before the next one
+    it will be given."""
+
+    def __init__(self):
+        self.ready: dict[int, Shard] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def owned(self) -> list[Shard]:
+        """The ready shards of the input partitions assigned to this worker now."""
+        return [self.ready[tp.partition] for tp in _assigned() if tp.partition in self.ready]
+
+    async def for_offset(self, partition: int, offset: int) -> Shard:
+        """The partition's shard, having applied everything before ``offset``."""
+        shard = self.ready.get(partition)
+        if shard is not None and shard.offset >= offset - 1:
+            return shard
+        return await self.prepare(partition, offset - 1)
+
+    async def prepare(self, partition: int, upto: int | None) -> Shard:
+        """Load the shard and learn the input offsets up to ``upto`` it has not seen (None:
+        up to the group's committed offset), off the event loop, retrying on Kafka errors."""
+        lock = self._locks.setdefault(partition, asyncio.Lock())
+        async with lock:
+            shard = self.ready.get(partition)
+            if shard is not None and upto is not None and shard.offset >= upto:
+                return shard
+            shard = self.ready.pop(partition, None)  # not served from while it catches up
+            loop = asyncio.get_running_loop()
+            while True:
+                try:
+                    shard = await loop.run_in_executor(None, _caught_up, shard, partition, upto)
+                    break
+                except Exception as exc:  # Kafka unreachable: the shard waits, nothing lost
+                    log.warning("shard %d: reading the pageviews log failed (%r); retrying",
+                                partition, exc)
+                    await asyncio.sleep(REBUILD_RETRY_S)
+            shard.on_scored = metrics.scored
+            self.ready[partition] = shard
+            return shard
+
+
+shards = Shards()
+
+
+def _caught_up(shard: Shard | None, partition: int, upto: int | None) -> Shard:
+    """``shard`` (else its checkpoint) after the input offsets up to ``upto`` (blocking)."""
+    shard = shard or checkpoints.load(partition)
+    shard.on_scored = None  # learned before: not scored again in this worker's metrics
+    start, learned = shard.offset + 1, 0
+    for offset, key, value, timestamp in read_pageviews(_settings, partition, start, upto):
+        try:
+            view = _valid_pageview(key, value)
+        except InvalidEvent:
+            shard.skip(offset)  # it was dead-lettered when it was first processed
+            continue
+        shard.apply(view, _cluster_of(view), offset=offset, ingest_time=_ms(timestamp))
+        learned += 1
+    if learned:
+        log.info("shard %d: learned %d page views from the pageviews log (offsets %d..%d)",
+                 partition, learned, start, shard.offset)
+    return shard
+
+
+@app.on_partitions_assigned.connect
+async def _prepare_assigned(app, assigned, **kwargs):
+    """Rebuild newly assigned shards at once, not when their next page view comes."""
+    for tp in assigned:
+        if tp.topic == pageviews_topic.get_topic_name() and tp.partition not in shards.ready:
+            asyncio.ensure_future(shards.prepare(tp.partition, None))
 
 
 @app.agent(pageviews_topic, concurrency=1)
-async def sessionize(stream):
+async def serve(stream):
     async for event in stream.events():
         message = event.message
+        shard = await shards.for_offset(message.partition, message.offset)
+        if message.offset <= shard.offset:  # processed before a checkpoint: answered already
+            metrics.skipped_repeat()
+            continue
         try:
-            view = _valid_pageview(message.key, message.value)
-            for step in _sessionize_one(view, message):
-                steps_topic.send_soon(key=step.cluster, value=step)
-            metrics.received()
+            _serve_one(shard, message)
         except InvalidEvent as exc:
+            shard.skip(message.offset)
             await _dead_letter(message, str(exc))
         except Exception as exc:  # an escaping error would stall the partition
             log.exception("page view at %s[%s]@%s failed", message.topic,
                           message.partition, message.offset)
+            shard.skip(message.offset)
             await _dead_letter(message, f"internal error: {exc!r}")
 
 
-@app.agent(steps_topic, concurrency=1)
-async def learn_and_serve(stream):
-    async for event in stream.events():
-        step = event.value
-        try:
-            await _learn_and_serve_one(step, event.message)
-        except Exception as exc:  # an escaping error would stall the partition
-            log.exception("step at offset %s failed", event.message.offset)
-            await _dead_letter(event.message, f"internal error: {exc!r}")
-            if step.serve:  # its session's later answers need not wait for it
-                answers_topic.send_soon(key=step.session_id, value=failed_answer(
-                    step.session_id, step.sequence, step.event_time))
+def _serve_one(shard: Shard, message) -> None:
+    """Learn from the page view, then publish its recommendation."""
+    view = _valid_pageview(message.key, message.value)
+    previous = shard.latest.get(view.session_id)
+    step = shard.apply(view, _cluster_of(view), offset=message.offset,
+                       ingest_time=_ms(message.timestamp))
+    metrics.received()
+    if previous is not None and step.sequence > 1:  # was the last recommendation followed?
+        metrics.served(step.cluster in {item["cluster"] for item in previous["items"]})
+    recommendation = _recommend(step, shard)
+    data = recommendation.to_plain()
+    shard.latest[view.session_id] = data
+    recommendations_topic.send_soon(key=view.session_id, value=recommendation)
+    metrics.recommended(data)
 
 
-@app.agent(answers_topic, concurrency=1)
-async def publish_in_order(stream):
-    async for event in stream.events():
-        try:
-            _publish_in_order_one(event.value, event.message)
-        except Exception as exc:  # an escaping error would stall the partition
-            log.exception("answer at offset %s failed", event.message.offset)
-            await _dead_letter(event.message, f"internal error: {exc!r}")
+def _recommend(step: Step, shard: Shard) -> Recommendation:
+    """The policy over the merged snapshots, with this shard's River model of the cluster."""
+    row, values = merged.row(step.cluster), merged.values()
+    proba, fallback, version = candidates(row, shard.model(step.cluster), step.features or {},
+                                          step.cluster, values, learner.config)
+    items = rank(proba, row, values, learner.index, learner.config)
+    now = _ms(time.time())
+    snapshot_ms = merged.published_ms(step.cluster)
+    metrics.served_from(None if snapshot_ms is None else now - snapshot_ms)
+    return Recommendation(
+        session_id=step.session_id, event_id=step.event_id, sequence=step.sequence,
+        cluster=step.cluster, items=items, policy=POLICY_NAME, policy_version=version,
+        cold=not items, fallback=fallback, event_time=step.event_time,
+        ingest_time=step.ingest_time, publish_time=now)
 
 
-@app.timer(TICK_S)
-async def tick_answers():
-    """A tick through each answers partition this worker owns: its sweep then runs even
-    when no answer comes (tables change only while an event of their partition is handled)."""
-    for tp in app.consumer.assignment():
-        if tp.topic == answers_topic.get_topic_name():
-            await answers_topic.send(value=TICK, partition=tp.partition)
+@app.timer(SNAPSHOT_EVERY_S)
+async def publish_snapshots():
+    """Share what the owned shards learned since their last snapshot with every worker."""
+    now = _ms(time.time())
+    for shard in shards.owned():
+        for cluster in sorted(shard.unpublished):
+            snapshot = ClusterSnapshot(
+                partition=shard.partition, cluster=cluster, offset=shard.offset,
+                published_ms=now, row=shard.rows[cluster].to_json(),
+                model_samples=shard.model(cluster).n_seen)
+            merged.fold(snapshot)
+            snapshots_topic.send_soon(key=snapshot.key.encode(), value=snapshot.to_bytes())
+        shard.unpublished.clear()
+
+
+@app.timer(_settings.checkpoint_interval_s)
+async def checkpoint_shards():
+    await _checkpoint()
+
+
+@app.on_before_shutdown.connect
+async def _checkpoint_at_shutdown(app, **kwargs):
+    await _checkpoint()
+
+
+async def _checkpoint() -> None:
+    """Capture every shard now, and write it once everything sent so far is in Kafka."""
+    for shard in list(shards.ready.values()):
+        checkpoints.capture(shard)
+    await app.producer.flush()
+    checkpoints.write()
+
+
+@app.task
+async def follow_snapshots():
+    """Fold every shard's snapshots into the merged view: all of the compacted topic, then
+    what comes, for as long as the worker runs."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    consumer = AIOKafkaConsumer(**_settings.kafka_options(), enable_auto_commit=False,
+                                auto_offset_reset="earliest",
+                                client_id=f"{_settings.app_id}-snapshots-reader")
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(_settings.snapshots_topic, 0)])
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for message in (m for batch in batches.values() for m in batch):
+                try:
+                    merged.fold(ClusterSnapshot.from_bytes(message.value))
+                except (ValueError, KeyError, TypeError):
+                    log.warning("ignored a malformed snapshot at offset %d", message.offset)
+    finally:
+        await consumer.stop()
+
+
+def learned_state(scope: str = "group") -> dict[str, dict]:
+    """What was learned per cluster: over every shard's latest snapshot (``group``), or over
+    this worker's own shards (``worker``). Counts exactly, floats as stored."""
+    if scope == "worker":
+        owned = shards.owned()
+        clusters = sorted({c for shard in owned for c in shard.rows})
+        rows = {c: merge_rows([s.rows[c] for s in owned if c in s.rows], len(learner.index))
+                for c in clusters}
+        samples = {c: sum(s.models[c].n_seen for s in owned if c in s.models) for c in clusters}
+    else:
+        rows = {c: merged.row(c) for c in merged.clusters()}
+        samples = {c: merged.model_samples(c) for c in rows}
+    return {cluster: {"transitions": row.markov.counts,
+                      "unique_views": row.page_value.unique_views,
+                      "credited": row.page_value.credited, "q": row.q.q.tolist(),
+                      "q_visits": row.q.visits.tolist(), "model_samples": samples[cluster]}
+            for cluster, row in rows.items()}
+
+
+def session_partition(session_id: str) -> int:
+    """The input partition of a session, as the producers' default partitioner puts it."""
+    return (murmur2(session_id.encode()) & 0x7FFFFFFF) % _settings.partitions
+
+
+def _assigned():
+    name = pageviews_topic.get_topic_name()
+    return [tp for tp in app.consumer.assignment() if tp.topic == name]
 
 
 def _valid_pageview(key: bytes | None, value: bytes | None) -> PageView:
@@ -127,169 +269,8 @@ def _valid_pageview(key: bytes | None, value: bytes | None) -> PageView:
     return view
 
 
-def _sessionize_one(view: PageView, message) -> list[Step]:
-    """The steps of one page view, and of the sweep it triggers every SWEEP_EVERY offsets
-    (an offset grid, not a clock, so a page view processed again sweeps again the same)."""
-    cluster = _clusterer.cluster_of(view.page_path, view.page_title)
-    at = dict(partition=message.partition, offset=message.offset,
-              ingest_time=_ms(message.timestamp), timeout_ms=_timeout_ms,
-              committed=_committed(message))
-    before = SessionRecord.from_json(sessions.get(view.session_id))
-    record, steps = on_page_view(before, view, cluster, **at)
-    if record is not before:
-        sessions[view.session_id] = record.to_json()
-    if message.offset % SWEEP_EVERY == 0:
-        steps += _sweep(view, first_index=len(steps), **at)
-    return steps
-
-
-def _sweep(view: PageView, **at) -> list[Step]:
-    """Close this partition's quiet sessions (Faust writes a table change to the changelog
-    partition of the event being processed, so only the event's own partition is swept)."""
-    records = {session_id: SessionRecord.from_json(data)
-               for session_id, data in sessions.items()
-               if data["partition"] == at["partition"] and session_id != view.session_id}
-    changes, exits = sweep(records, event_time=view.timestamp, **at)
-    for session_id, record in changes.items():
-        if record is None:
-            del sessions[session_id]
-        else:
-            sessions[session_id] = record.to_json()
-    return exits
-
-
-def _committed(message) -> int | None:
-    """The offset the group has committed on the message's partition (None: not known).
-
-    Faust keeps it privately; it only grows, and what is below it is never delivered again.
-    """
-    return app.consumer._committed_offset.get(message.tp)
-
-
-@app.timer(5.0)
-async def checkpoint_models():
-    _models.save_all()
-
-
-@app.on_before_shutdown.connect
-async def _checkpoint_at_shutdown(app, **kwargs):
-    _models.save_all()
-
-
-async def _learn_and_serve_one(step: Step, message) -> None:
-    """Predict, then learn (each step once, see :func:`accepts`), then answer the page view."""
-    row = learner.new_row(clusters.get(step.cluster))
-    model_offset, model = await _models.load(step.cluster, message.partition, row)
-    values = value_cache.get()
-    new = accepts(row.sources, step)
-    ranking = None
-    if message.offset > model_offset:
-        if new and step.learn_next and step.learn_features is not None:
-            ranking = learner.learn_model(model, step)
-        sources = advanced(row.sources, step) if new else row.sources
-        _models.update(step.cluster, message.offset, sources, model, learned=ranking is not None)
-    if new:
-        learned = learner.learn_row(row, step, ranking, values, offset=message.offset)
-        clusters[step.cluster] = learned.to_json()
-        value_cache.publish(step.cluster, learned)
-        for name, score in learned.scores.items():
-            metrics.scored(name, score - row.scores.get(name, Score()))
-        row = learned
-    if step.serve:
-        answers_topic.send_soon(key=step.session_id,
-                                value=_recommend(step, row, model, values).to_plain())
-
-
-def _publish_in_order_one(answer: dict, message) -> None:
-    """Publish the session's answers that are due; on a tick, forget the orders of ended
-    sessions and stop waiting for answers missing too long."""
-    now = _ms(time.time())
-    if answer == TICK:
-        due = _sweep_orders(message.partition, now)
-    else:
-        stored = orders.get(answer["session_id"])
-        order, due = release(SessionOrder.from_json(stored and stored["order"]), answer,
-                             now_ms=now, timeout_ms=_timeout_ms)
-        orders[answer["session_id"]] = {"partition": message.partition,
-                                        "order": order.to_json()}
-    for data in due:
-        data = data | {"publish_time": _ms(time.time())}
-        recommendations_topic.send_soon(key=data["session_id"],
-                                        value=Recommendation.from_data(data))
-        metrics.recommended(data)
-
-
-def _sweep_orders(partition: int, now: int) -> list[dict]:
-    due = []
-    for session_id, data in list(orders.items()):
-        if data["partition"] != partition:
-            continue
-        order, late = give_up_waiting(SessionOrder.from_json(data["order"]), now_ms=now,
-                                      hold_ms=HOLD_MS)
-        due += late
-        if order.forgettable(now, ttl_ms=_timeout_ms):
-            del orders[session_id]
-        elif late:
-            orders[session_id] = {"partition": partition, "order": order.to_json()}
-    return due
-
-
-async def learned_state() -> dict[str, dict]:
-    """What this worker's clusters have learned: counts exactly, floats as stored, and the
-    samples each River model has seen (caught up from the log, as for the next step)."""
-    state = {}
-    for cluster, data in list(clusters.items()):
-        row = learner.new_row(data)
-        partition = (murmur2(cluster.encode()) & 0x7FFFFFFF) % _settings.partitions
-        _, model = await _models.load(cluster, partition, row)  # as the producer partitions
-        state[cluster] = {
-            "transitions": row.markov.counts, "unique_views": row.page_value.unique_views,
-            "credited": row.page_value.credited, "q": row.q.q.tolist(),
-            "q_visits": row.q.visits.tolist(), "model_samples": model.n_seen,
-            "sources": row.sources}
-    return state
-
-
-def _recommend(step: Step, row: ClusterRow, model, values) -> Recommendation:
-    proba, fallback, version = candidates(row, model, step.features or {}, step.cluster,
-                                          values, learner.config)
-    items = rank(proba, row, values, learner.index, learner.config)
-    return Recommendation(
-        session_id=step.session_id, event_id=step.event_id, sequence=step.sequence,
-        cluster=step.cluster,
-        items=items, policy=POLICY_NAME, policy_version=version, cold=not items,
-        fallback=fallback, event_time=step.event_time, ingest_time=step.ingest_time,
-        publish_time=_ms(time.time()))
-
-
-class _ClusterValuesSnapshot:
-    """The GlobalTable as ClusterValue records, re-read at most every ``max_age_s``.
-
-    Other workers' updates reach the GlobalTable asynchronously anyway; reading it once per
-    step would decode every cluster's JSON from RocksDB for each event.
-    """
-
-    def __init__(self, max_age_s: float = 0.2):
-        self.max_age_s = max_age_s
-        self._values: dict[str, ClusterValue] = {}
-        self._read_at = float("-inf")
-
-    def get(self) -> dict[str, ClusterValue]:
-        if time.monotonic() - self._read_at > self.max_age_s:
-            self._values = {c: ClusterValue.from_json(v) for c, v in cluster_values.items()}
-            self._read_at = time.monotonic()
-        return self._values
-
-    def publish(self, cluster: str, row: ClusterRow) -> None:
-        """Share the cluster's V(s), page value, exit rate and traffic when they moved."""
-        value = row.published()
-        current = self.get().get(cluster)
-        if current is None or value.differs(current):
-            cluster_values[cluster] = value.to_json()
-            self._values[cluster] = value
-
-
-value_cache = _ClusterValuesSnapshot()
+def _cluster_of(view: PageView) -> str:
+    return _clusterer.cluster_of(view.page_path, view.page_title)
 
 
 async def _dead_letter(message, reason: str) -> None:

@@ -24,6 +24,9 @@ def create_app(agent_modules: list[str]) -> faust.App:
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=10,  # batch sends: fewer, larger produce requests for the broker
+        # Commit often: after a crash, what was answered after the last commit is answered
+        # again (readers drop repeats by event id), so this bounds the repeats of a crash.
+        broker_commit_interval=1.0,
         broker_session_timeout=config.broker_session_timeout_s,
         web_bind=config.web_host,  # the address listened on (Faust's default: 0.0.0.0)
         web_host=config.web_host,  # the host name in the worker's own URL

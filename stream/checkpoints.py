@@ -1,98 +1,121 @@
-"""River models of the worker's page clusters: local RocksDB checkpoints (rocksdict), each
-stored with the offset of the steps partition it has learned up to and the sources of the
-steps it applied (see :func:`stream.learning.cluster.accepts`), and caught up from the
-steps topic when behind.
+"""Local checkpoints of the worker's shards, and their rebuild from the pageviews log.
 
-Pickles never cross Kafka: a checkpoint is written and read only by the worker on this
-machine. A model is checkpointed every ``every`` samples it learns, on a timer, and at
-shutdown. When its checkpoint is missing (local state lost, or the partition moved here
-from another worker) or older than the cluster's changelogged row, the model learns the
-missing steps of its cluster again from the retained steps topic (Kafka is the log of
-record), so it always matches the row.
+A shard (:class:`stream.shard.Shard`) is checkpointed to a local RocksDB (rocksdict) about
+once a second, in one atomic write: the sessions and clusters it changed since the last one
+(clusters with their pickled River model) and the input offset they reflect. The write
+happens only after the producer has flushed every output of that offset, so an input offset
+at or below a checkpoint has its recommendation in Kafka: processed again, it is not
+published again. Pickles never cross Kafka: a checkpoint is written and read on this
+machine only.
+
+When a shard's checkpoint is behind what the group has committed (a crash between a commit
+and a checkpoint), missing (local state lost), or stale (the partition was processed by
+another worker meanwhile), :func:`read_pageviews` reads the missing input offsets from the
+retained pageviews topic and the shard learns them again, without publishing: the pageviews
+topic is the log of record.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import pickle
 from pathlib import Path
+from typing import Iterator
 
 from kafka import KafkaConsumer, TopicPartition
-from rocksdict import Rdict
+from rocksdict import Options, Rdict, WriteBatch
 
 from stream.config import Settings
-from stream.learning.cluster import ClusterLearner, ClusterRow, accepts, advanced
-from stream.learning.nextpage import NextPageModel
-from stream.models import Step
+from stream.learning.cluster import ClusterLearner
+from stream.sessions import SessionState
+from stream.shard import Shard
 
 log = logging.getLogger(__name__)
+OFFSET, SESSION, ROW, MODEL, LATEST = b"o", b"s", b"r", b"m", b"l"
 
 
-class ModelCheckpoints:
-    """Per-cluster (offset, sources, model): in memory, written through to RocksDB."""
+class ShardCheckpoints:
+    """The shards of this worker in one RocksDB, keys prefixed by partition."""
 
-    def __init__(self, path: Path, learner: ClusterLearner, config: Settings, every: int = 200):
-        self._path, self._learner, self._config, self.every = path, learner, config, every
+    def __init__(self, path: Path, learner: ClusterLearner, timeout_ms: int,
+                 options: dict | None = None):
+        self._path, self._learner, self._timeout_ms = path, learner, timeout_ms
+        self._options = options or {}
         self._rdict: Rdict | None = None
-        self._cache: dict[str, tuple[int, dict, NextPageModel]] = {}
-        self._unsaved: dict[str, int] = {}  # cluster -> samples learned since its checkpoint
+        self._pending: dict[int, dict[bytes, bytes | None]] = {}  # captured, not yet written
 
     @property
     def _db(self) -> Rdict:
         if self._rdict is None:  # opened on first use, in the worker, not at import
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._rdict = Rdict(str(self._path))
+            options = Options(raw_mode=True)
+            if "write_buffer_size" in self._options:
+                options.set_write_buffer_size(self._options["write_buffer_size"])
+                options.set_max_write_buffer_number(self._options["max_write_buffer_number"])
+            self._rdict = Rdict(str(self._path), options=options)
         return self._rdict
 
-    async def load(self, cluster: str, partition: int, row: ClusterRow
-                   ) -> tuple[int, NextPageModel]:
-        """The cluster's model and its offset, caught up with the changelogged row.
+    def load(self, partition: int, **shard_options) -> Shard:
+        """The partition's shard as last checkpointed (a fresh one when there is none)."""
+        shard = Shard(partition, self._learner, self._timeout_ms, **shard_options)
+        prefix = _key(partition, b"")
+        for key, value in self._db.items(from_key=prefix):
+            if not key.startswith(prefix):
+                break
+            kind, name = key[len(prefix):len(prefix) + 1], key[len(prefix) + 2:].decode()
+            if kind == OFFSET:
+                shard.offset = int(value)
+            elif kind == SESSION:
+                shard.sessions[name] = SessionState.from_json(json.loads(value))
+            elif kind == LATEST:
+                shard.latest[name] = json.loads(value)
+            elif kind == ROW:
+                shard.rows[name] = self._learner.new_row(json.loads(value))
+                shard.values[name] = shard.rows[name].published()
+            elif kind == MODEL:
+                model = pickle.loads(value)
+                if model.kind == self._learner.config.model:  # else PAGEPILOT_MODEL changed
+                    shard.models[name] = model
+        if len(shard.models) < len(shard.rows):  # a model of another kind: learn it again
+            log.warning("shard %d: checkpointed models are of another kind; rebuilding the "
+                        "shard from the pageviews topic", partition)
+            return Shard(partition, self._learner, self._timeout_ms, **shard_options)
+        return shard
 
-        The steps between the checkpoint and the row are learned again with the same
-        decisions the row made: a step counts when :func:`accepts` says so.
-        """
-        offset, sources, model = self._cache.get(cluster) or self._stored(cluster)
-        if offset < row.offset:
-            loop = asyncio.get_running_loop()
-            steps = await loop.run_in_executor(
-                None, read_steps, self._config, partition, offset + 1, row.offset, cluster)
-            for step in steps:
-                if accepts(sources, step):
-                    sources = advanced(sources, step)
-                    if step.learn_next and step.learn_features is not None:
-                        model.learn_one(step.learn_features, step.learn_next)
-            log.info("rebuilt the model of %s from %d steps (offsets %d..%d)",
-                     cluster, len(steps), offset + 1, row.offset)
-            offset = row.offset
-        self._cache[cluster] = (offset, sources, model)
-        return offset, model
+    def capture(self, shard: Shard) -> None:
+        """Take what the shard changed since its last capture (written by :meth:`write`)."""
+        if not (shard.dirty_sessions or shard.dirty_clusters):
+            return
+        pending = self._pending.setdefault(shard.partition, {})
+        p = shard.partition
+        for session_id in shard.dirty_sessions:
+            state, latest = shard.sessions.get(session_id), shard.latest.get(session_id)
+            name = session_id.encode()
+            pending[_key(p, SESSION, name)] = _json(state.to_json()) if state else None
+            pending[_key(p, LATEST, name)] = _json(latest) if latest else None
+        for cluster in shard.dirty_clusters:
+            name = cluster.encode()
+            pending[_key(p, ROW, name)] = _json(shard.rows[cluster].to_json())
+            pending[_key(p, MODEL, name)] = pickle.dumps(shard.models[cluster],
+                                                         protocol=pickle.HIGHEST_PROTOCOL)
+        pending[_key(p, OFFSET)] = str(shard.offset).encode()
+        shard.dirty_sessions.clear()
+        shard.dirty_clusters.clear()
 
-    def update(self, cluster: str, offset: int, sources: dict, model: NextPageModel,
-               learned: bool) -> None:
-        """The model has dealt with the step at ``offset`` (and learned from it, or not);
-        ``sources`` are the row's after that step."""
-        self._cache[cluster] = (offset, sources, model)
-        if learned:
-            self._unsaved[cluster] = self._unsaved.get(cluster, 0) + 1
-            if self._unsaved[cluster] >= self.every:
-                self.save(cluster)
-
-    def save(self, cluster: str) -> None:
-        self._db[cluster] = self._cache[cluster]
-        self._unsaved.pop(cluster, None)
-
-    def save_all(self) -> None:
-        for cluster in list(self._unsaved):
-            self.save(cluster)
-
-    def _stored(self, cluster: str) -> tuple[int, dict, NextPageModel]:
-        stored = self._db.get(cluster)
-        if not stored or len(stored) != 3 or stored[2].kind != self._learner.config.model:
-            # none yet, of an older format, or of another kind (PAGEPILOT_MODEL changed):
-            # learn it from the log
-            return -1, {}, self._learner.new_model()
-        return stored
+    def write(self) -> None:
+        """Write everything captured, one atomic batch (kept for the next try on failure)."""
+        if not self._pending:
+            return
+        batch = WriteBatch(raw_mode=True)
+        for entries in self._pending.values():
+            for key, value in entries.items():
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+        self._db.write(batch)
+        self._pending.clear()
 
     def close(self) -> None:
         if self._rdict is not None:
@@ -100,22 +123,34 @@ class ModelCheckpoints:
             self._rdict = None
 
 
-def read_steps(config: Settings, partition: int, start: int, end: int, cluster: str) -> list[Step]:
-    """The steps of ``cluster`` at offsets ``start..end`` of one steps partition (blocking)."""
-    tp = TopicPartition(config.steps_topic, partition)
-    consumer = KafkaConsumer(**config.kafka_options(), enable_auto_commit=False, group_id=None)
-    steps = []
+def read_pageviews(config: Settings, partition: int, start: int, end: int | None
+                   ) -> Iterator[tuple[int, bytes | None, bytes | None, float]]:
+    """(offset, key, value, timestamp in s) of input offsets ``start..end`` of one pageviews
+    partition (blocking; ``end`` None: up to the offset the group has committed, excluded)."""
+    tp = TopicPartition(config.pageviews_topic, partition)
+    consumer = KafkaConsumer(**config.kafka_options(), enable_auto_commit=False,
+                             group_id=config.app_id, max_poll_records=2000)
     try:
         consumer.assign([tp])
-        consumer.seek(tp, max(start, consumer.beginning_offsets([tp])[tp]))
+        if end is None:
+            committed = consumer.committed(tp)
+            end = -1 if committed is None else committed - 1
         end = min(end, consumer.end_offsets([tp])[tp] - 1)
+        if end < start:
+            return
+        consumer.seek(tp, max(start, consumer.beginning_offsets([tp])[tp]))
         while consumer.position(tp) <= end:
             for record in consumer.poll(timeout_ms=1000).get(tp, []):
                 if record.offset > end:
-                    break
-                step = Step.from_data(json.loads(record.value))
-                if step.cluster == cluster:
-                    steps.append(step)
+                    return
+                yield record.offset, record.key, record.value, record.timestamp / 1000
     finally:
         consumer.close()
-    return steps
+
+
+def _key(partition: int, kind: bytes, name: bytes = b"") -> bytes:
+    return b"%d:%s:%s" % (partition, kind, name) if kind else b"%d:" % partition
+
+
+def _json(data) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()

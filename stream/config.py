@@ -34,10 +34,11 @@ class Settings:
                                        "doc": "Faust app id (consumer group, changelog prefix)"})
     pageviews_topic: str = dataclasses.field(
         default="pageviews", metadata={"env": "PAGEPILOT_PAGEVIEWS_TOPIC", "doc": "input topic"})
-    steps_topic: str = dataclasses.field(
-        default="pagepilot-steps", metadata={"env": "PAGEPILOT_STEPS_TOPIC",
-                                             "doc": "internal topic keyed by page cluster; "
-                                                    "answers use <steps topic>-answers"})
+    snapshots_topic: str = dataclasses.field(
+        default="pagepilot-snapshots",
+        metadata={"env": "PAGEPILOT_SNAPSHOTS_TOPIC",
+                  "doc": "compacted topic of each shard's learned counts, which every "
+                         "worker follows and serves from (1 partition)"})
     recommendations_topic: str = dataclasses.field(
         default="recommendations", metadata={"env": "PAGEPILOT_RECOMMENDATIONS_TOPIC",
                                              "doc": "output topic (key: session id)"})
@@ -109,6 +110,11 @@ class Settings:
     broker_session_timeout_s: float = dataclasses.field(
         default=30.0, metadata={"env": "PAGEPILOT_GROUP_SESSION_TIMEOUT",
                                 "doc": "consumer-group session timeout of the worker (seconds)"})
+    checkpoint_interval_s: float = dataclasses.field(
+        default=5.0, metadata={"env": "PAGEPILOT_CHECKPOINT_INTERVAL",
+                               "doc": "seconds between local checkpoints of the shards "
+                                      "(after a crash, at most this much is re-learned "
+                                      "from the pageviews topic)"})
     table_memory_mb: int = dataclasses.field(
         default=16, metadata={"env": "PAGEPILOT_TABLE_MEMORY_MB",
                               "doc": "RocksDB memory per table partition: write buffers and "
@@ -188,22 +194,19 @@ class Settings:
         """True when no external cluster is configured, so the embedded broker is used."""
         return not self.bootstrap_servers
 
-    @property
-    def answers_topic(self) -> str:
-        """Internal topic keyed by session: answers on their way to being published in order
-        (named after the steps topic)."""
-        return f"{self.steps_topic}-answers"
-
     def topic_partitions(self) -> dict[str, int]:
         """Every topic the stream reads or writes, with its partition count, to create up front."""
-        names = (self.pageviews_topic, self.steps_topic, self.answers_topic,
-                 self.recommendations_topic, self.dead_letter_topic)
-        return {name: self.partitions for name in names} | {self.metrics_topic: 1}
+        names = (self.pageviews_topic, self.recommendations_topic, self.dead_letter_topic)
+        return ({name: self.partitions for name in names}
+                | {self.metrics_topic: 1, self.snapshots_topic: 1})
 
     def topic_configs(self) -> dict[str, dict[str, str]]:
         """Kafka topic configs of the topics that need other than the cluster's defaults."""
         hour_ms, ten_minutes_ms = "3600000", "600000"  # metrics are live figures, not history
-        return {self.metrics_topic: {"retention.ms": hour_ms, "segment.ms": ten_minutes_ms}}
+        return {self.metrics_topic: {"retention.ms": hour_ms, "segment.ms": ten_minutes_ms},
+                # the latest snapshot of each shard and cluster is all anyone reads
+                self.snapshots_topic: {"cleanup.policy": "compact",
+                                       "segment.ms": ten_minutes_ms}}
 
     @property
     def bootstrap(self) -> str:

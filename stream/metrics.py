@@ -27,7 +27,8 @@ from stream.learning.prequential import Score, WindowedScore
 # Upper bounds (ms) of the latency buckets; a last, unbounded bucket catches the rest.
 LATENCY_BOUNDS_MS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700,
                      1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 30_000, 60_000)
-COUNTERS = ("events_in", "recommendations", "cold_recommendations", "dead_letters")
+COUNTERS = ("events_in", "recommendations", "cold_recommendations", "dead_letters",
+            "repeats_skipped", "served_scored", "served_followed")
 WINDOW_S = 60      # latency percentiles over the last minute
 RATE_S = 10        # events per second over the last ten seconds
 RECENT = 20        # recommendations kept for the live feed
@@ -83,6 +84,7 @@ class WorkerMetrics:
         self.scores = {name: WindowedScore() for name in MODEL_NAMES}
         self.recent: collections.deque = collections.deque(maxlen=RECENT)
         self.latest: dict[str, dict] = {}  # cluster -> its last recommendation
+        self.snapshot_age_ms: int | None = None  # oldest served from since the last snapshot
         self._samples: collections.deque = collections.deque()  # (time, counters, latency)
         self._sample(self.started)
 
@@ -103,6 +105,20 @@ class WorkerMetrics:
     def scored(self, name: str, delta: Score) -> None:
         self.scores[name].add(delta)
 
+    def skipped_repeat(self) -> None:
+        """A page view delivered again after it was answered (and checkpointed)."""
+        self.counters["repeats_skipped"] += 1
+
+    def served(self, followed: bool) -> None:
+        """A session moved on after a recommendation: to one of its clusters, or not."""
+        self.counters["served_scored"] += 1
+        self.counters["served_followed"] += followed
+
+    def served_from(self, age_ms: int | None) -> None:
+        """A recommendation was computed from snapshots ``age_ms`` old (None: none yet)."""
+        if age_ms is not None:
+            self.snapshot_age_ms = max(self.snapshot_age_ms or 0, age_ms)
+
     def snapshot(self, gauges: dict | None = None) -> dict:
         """This worker's figures as JSON: counters, recent rates and latency, scores, and
         the ``gauges`` the caller measured (tables, lag, memory, ...)."""
@@ -121,8 +137,13 @@ class WorkerMetrics:
                        for name, s in self.scores.items()},
             "recent": list(self.recent),
             "latest": dict(self.latest),
+            "snapshot_age_ms": self._take_snapshot_age(),
             **(gauges or {}),
         }
+
+    def _take_snapshot_age(self) -> int | None:
+        age, self.snapshot_age_ms = self.snapshot_age_ms, None
+        return age
 
     def _sample(self, now: float) -> None:
         """Remember the counters now; keep one sample at or before the window's start."""
@@ -163,6 +184,9 @@ def merge(snapshots: Iterable[dict], now: float | None = None) -> dict:
         "stale_workers": sorted(s["worker"] for s in snapshots if s not in live),
         "counters": {name: sum(s["counters"][name] for s in live) for name in COUNTERS},
         "rates": {name: round(sum(s["rates"][name] for s in live), 2) for name in COUNTERS},
+        "served": _served(live),
+        "snapshot_age_ms": max((s["snapshot_age_ms"] for s in live
+                                if s.get("snapshot_age_ms") is not None), default=None),
         "latency_ms": {"window_s": WINDOW_S, "count": window.count,
                        **{f"p{q}": window.percentile(q) for q in (50, 95, 99)}},
         "latency_histogram": {"bounds_ms": list(LATENCY_BOUNDS_MS), "counts": latency.counts},
@@ -177,6 +201,17 @@ def merge(snapshots: Iterable[dict], now: float | None = None) -> dict:
         "latest": _latest(live),
         "network": {cluster: edges for s in live for cluster, edges in s.get("network", {}).items()},
     }
+
+
+def _served(live: list[dict]) -> dict:
+    """Served HR@k: how often a session's next page was among the clusters recommended for
+    its previous one, in total and over the last seconds (from the rates)."""
+    def share(source: str) -> float | None:
+        scored = sum(s[source]["served_scored"] for s in live)
+        followed = sum(s[source]["served_followed"] for s in live)
+        return round(followed / scored, 4) if scored else None
+    return {"scored": sum(s["counters"]["served_scored"] for s in live),
+            "hit_rate": share("counters"), "hit_rate_recent": share("rates")}
 
 
 def _worker_row(snap: dict, now: float) -> dict:
@@ -221,6 +256,9 @@ _HELP = {
     "recommendations": "recommendations published",
     "cold_recommendations": "recommendations with nothing to recommend yet (cold start)",
     "dead_letters": "input messages rejected to the dead-letter topic",
+    "repeats_skipped": "page views delivered again after they were answered and checkpointed",
+    "served_scored": "recommendations whose session moved on (scored for served HR@k)",
+    "served_followed": "of those, the session's next page was among the recommended clusters",
 }
 
 
@@ -257,6 +295,13 @@ def prometheus_text(merged: dict, values: dict) -> str:
     out.metric("next_page_scored_total", "counter", "transitions scored (predict, then learn)",
                [({"model": name}, figures["total"]["events"])
                 for name, figures in merged["accuracy"].items()])
+    if merged["served"]["hit_rate"] is not None:
+        out.metric("served_hit_rate", "gauge", "share of recommendations followed: the "
+                   "session's next page was among the recommended clusters (served HR@k)",
+                   [({"window": "total"}, merged["served"]["hit_rate"])])
+    if merged["snapshot_age_ms"] is not None:
+        out.metric("snapshot_age_ms", "gauge", "age of the oldest snapshot a recommendation "
+                   "was served from in the last second (ms)", [({}, merged["snapshot_age_ms"])])
     out.metric("consumer_lag", "gauge", "messages not yet read, per input partition",
                [({"topic": topic, "partition": p}, n)
                 for topic, parts in merged["lag"].items() for p, n in parts.items()])

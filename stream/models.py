@@ -5,6 +5,7 @@ All are JSON without Faust metadata, so any client can read and write them.
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 
 import faust
@@ -34,8 +35,9 @@ class PageView(faust.Record, include_metadata=False, serializer="json"):
     hit_number: int = 0
 
 
-class Step(faust.Record, include_metadata=False, serializer="json"):
-    """A session's move, sent by the sessionizer to the partition of a page cluster.
+@dataclasses.dataclass(frozen=True, slots=True)
+class Step:
+    """One learning step of a session's move, applied inside the worker (never sent).
 
     One step can carry several of these for ``cluster``:
 
@@ -46,11 +48,8 @@ class Step(faust.Record, include_metadata=False, serializer="json"):
       left and the revenue realised on arrival (``learn_revenue``).
     - ``credit``: transaction revenue credited to ``cluster``'s page value.
 
-    ``source`` identifies the step for idempotence: [pageviews partition, offset of the
-    page view that caused it, index among the steps sent for that offset]. A page view
-    that is processed again (Faust is at-least-once) sends the same steps with the same
-    sources, so a cluster learns each of them once. ``sequence`` numbers the session's
-    page views (1, 2, ...), to publish its recommendations in order.
+    ``source`` is [pageviews partition, offset of the page view that caused it, index among
+    its steps]; ``sequence`` numbers the session's page views (1, 2, ...).
     """
 
     cluster: str
@@ -67,6 +66,9 @@ class Step(faust.Record, include_metadata=False, serializer="json"):
     learn_features: typing.Optional[dict] = None
     learn_revenue: float = 0.0
     credit: float = 0.0
+
+    def derive(self, **changes) -> "Step":
+        return dataclasses.replace(self, **changes)
 
 
 class RecommendedPage(faust.Record, include_metadata=False, serializer="json"):

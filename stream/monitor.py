@@ -1,6 +1,6 @@
 """The worker's live metrics: measured here, shared through the metrics topic.
 
-Once a second every worker measures its gauges (lag, tables, memory, its clusters'
+Once a second every worker measures its gauges (lag, open sessions, memory, the clusters'
 transitions) into a snapshot of :data:`stream.agents.metrics` and sends it to the metrics
 topic. Every worker also reads that topic, outside the consumer group (all of it), and keeps
 the latest snapshot of each worker, so any worker's web server can answer for the whole
@@ -17,7 +17,7 @@ import time
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from stream.agents import cluster_values, clusters, learner, metrics, sessions
+from stream.agents import merged, metrics, shards
 from stream.app import app
 from stream.config import settings
 from stream.metrics import merge
@@ -83,14 +83,18 @@ def cluster_figures(scope: str = "cluster") -> dict:
 
 
 def _gauges() -> dict:
+    owned = shards.owned()
+    open_sessions = sum(len(shard.sessions) for shard in owned)
     return {"lag": _lag(), "partitions": _input_partitions(),
-            "open_sessions": _table_sizes.get()["sessions"],
-            "tables": _table_sizes.get(),
+            "open_sessions": open_sessions,
+            "tables": {"sessions": open_sessions,
+                       "clusters": sum(len(shard.rows) for shard in owned),
+                       "snapshots": len(merged)},
             "memory_rss_bytes": _process.memory_info().rss,
             "network": _network()}
 
 
-_INPUTS = (_settings.pageviews_topic, _settings.steps_topic, _settings.answers_topic)
+_INPUTS = (_settings.pageviews_topic,)
 
 
 def _input_partitions() -> list[str]:
@@ -113,31 +117,11 @@ def _lag() -> dict[str, dict[str, int]]:
     return lag
 
 
-class _TableSizes:
-    """Keys of each table on this worker's partitions, counted at most every ``max_age_s``:
-    counting reads every key (RocksDB's own estimate counts overwrites too)."""
-
-    def __init__(self, tables: dict, max_age_s: float = 5.0):
-        self.tables, self.max_age_s = tables, max_age_s
-        self._sizes: dict[str, int] = {}
-        self._counted_at = float("-inf")
-
-    def get(self) -> dict[str, int]:
-        if time.monotonic() - self._counted_at > self.max_age_s:
-            self._sizes = {name: len(table) for name, table in self.tables.items()}
-            self._counted_at = time.monotonic()
-        return self._sizes
-
-
-_table_sizes = _TableSizes({"sessions": sessions, "clusters": clusters,
-                            "cluster-values": cluster_values})
-
-
 def _network() -> dict[str, dict]:
-    """Per cluster of this worker: its transitions and most likely next clusters."""
+    """Per cluster: its transitions and most likely next clusters, over every shard."""
     out = {}
-    for cluster, data in clusters.items():
-        counts = learner.new_row(data).markov
+    for cluster in merged.clusters():
+        counts = merged.row(cluster).markov
         proba = counts.predict_proba_one()
         top = sorted(proba, key=lambda c: -proba[c])[:NETWORK_EDGES]
         out[cluster] = {"transitions": counts.total, "exit_rate": round(counts.exit_rate, 4),

@@ -87,7 +87,7 @@ def run_config(base: Settings, run_id: str, data_dir: str) -> Settings:
     """Settings of one isolated run: its own app id, topics and state directory."""
     return dataclasses.replace(
         base, app_id=f"pagepilot-{run_id}", data_dir=data_dir,
-        pageviews_topic=f"{run_id}.pageviews", steps_topic=f"{run_id}.steps",
+        pageviews_topic=f"{run_id}.pageviews", snapshots_topic=f"{run_id}.snapshots",
         recommendations_topic=f"{run_id}.recommendations",
         dead_letter_topic=f"{run_id}.pageviews.dlq", metrics_topic=f"{run_id}.metrics")
 
@@ -121,12 +121,11 @@ def worker_running(config: Settings, log_dir: Path, app: str = "stream.app"):
 
 
 def wait_until_idle(config: Settings, timeout_s: float = 120.0) -> None:
-    """Until the worker group has committed every page view and every step."""
+    """Until the worker group has committed every page view."""
     deadline = time.monotonic() + timeout_s
     lag: dict = {}
     while time.monotonic() < deadline:
-        lag = broker.consumer_lag(
-            config, [config.pageviews_topic, config.steps_topic, config.answers_topic])
+        lag = broker.consumer_lag(config, [config.pageviews_topic])
         if lag and not any(lag.values()):
             return
         time.sleep(0.5)

@@ -1,10 +1,8 @@
-"""Sessionizing: one session's state, the pure step function that advances it, and the
-session record that makes the sessionizer idempotent.
+"""Sessionizing: one session's state and the pure step function that advances it.
 
-``advance(state, view, ...) -> (state, steps)`` is free of Faust and Kafka: ``pagepilot
-evaluate`` and tests call it directly. The worker keeps a :class:`SessionRecord` per session
-in a table and calls :func:`on_page_view` and :func:`sweep`, which send, for an input offset
-processed again after a crash or a rebalance, exactly the steps they sent the first time.
+``advance(state, view, ...) -> (state, steps)`` is free of Faust and Kafka; the learning
+steps it returns are applied by :class:`stream.shard.Shard`, in the worker, in ``pagepilot
+evaluate`` and in tests alike.
 
 >>> view = PageView(event_id="s-1", session_id="s", visitor_id="v",
 ...                 timestamp=1_501_591_568_000, page_path="/home")
@@ -105,108 +103,6 @@ def exit_step(session_id: str, state: SessionState, ingest_time: int,
     return Step(cluster=state.cluster, event_id=f"{session_id}#exit", session_id=session_id,
                 event_time=state.last_time, ingest_time=ingest_time, learn_next=EXIT,
                 learn_features=state.features, source=source or [0, state.offset, 0])
-
-
-@dataclasses.dataclass(frozen=True)
-class SessionRecord:
-    """A session's entry in the worker's table: its state and its outbox.
-
-    ``state`` is None once the session is closed: the record stays, a tombstone, until the
-    consumer group has committed its last offset. ``outbox`` maps each input offset not yet
-    known to be committed to the steps sent for it: Faust can deliver that page view again
-    (after a crash or a rebalance) when the table's changelog is already ahead of the
-    committed offset, and the same steps must then go out again, not new ones.
-    """
-
-    partition: int
-    state: SessionState | None = None
-    outbox: tuple = ()  # ((offset, [step as dict, ...]), ...), ascending offsets
-
-    def to_json(self) -> dict:
-        return {"partition": self.partition,
-                "state": self.state.to_json() if self.state else None,
-                "outbox": [[offset, steps] for offset, steps in self.outbox]}
-
-    @classmethod
-    def from_json(cls, data: dict | None) -> "SessionRecord | None":
-        if not data:
-            return None
-        return cls(partition=data["partition"], state=SessionState.from_json(data["state"]),
-                   outbox=tuple((offset, steps) for offset, steps in data["outbox"]))
-
-    def sent(self, offset: int) -> list[Step] | None:
-        """The steps sent for ``offset`` (None: it was not processed, or long committed)."""
-        for sent_offset, steps in self.outbox:
-            if sent_offset == offset:
-                return [Step.from_data(step) for step in steps]
-        return None
-
-    def after(self, offset: int, state: SessionState | None, steps: list[Step],
-              committed: int | None) -> "SessionRecord":
-        """This record once ``offset`` is processed, keeping what may still be redelivered."""
-        kept = tuple(entry for entry in self.outbox if _uncommitted(entry[0], committed))
-        return SessionRecord(self.partition, state,
-                             kept + ((offset, [step.asdict() for step in steps]),))
-
-    def forgettable(self, committed: int | None) -> bool:
-        """Closed, and none of its offsets can be delivered again: it may be deleted."""
-        return self.state is None and not any(
-            _uncommitted(offset, committed) for offset, _ in self.outbox)
-
-
-def on_page_view(record: SessionRecord | None, view: PageView, cluster: str, *, partition: int,
-                 offset: int, ingest_time: int, timeout_ms: int, committed: int | None
-                 ) -> tuple[SessionRecord, list[Step]]:
-    """The session's record after one page view, and the steps to send for it."""
-    if record is not None:
-        sent = record.sent(offset)
-        if sent is not None:  # processed before: the same steps again
-            return record, sent
-    record = record or SessionRecord(partition)
-    state, steps = advance(record.state, view, cluster, offset=offset, ingest_time=ingest_time,
-                           timeout_ms=timeout_ms, partition=partition)
-    if state is record.state:  # a redelivery from before the outbox: serve only
-        return record, steps
-    return record.after(offset, state, steps, committed), steps
-
-
-def sweep(records: dict[str, SessionRecord], *, partition: int, offset: int, event_time: int,
-          ingest_time: int, timeout_ms: int, committed: int | None, first_index: int
-          ) -> tuple[dict[str, SessionRecord | None], list[Step]]:
-    """Close the sessions of ``partition`` that went quiet before ``event_time``.
-
-    Called for the page view at ``offset`` (not for its own session), it is deterministic:
-    run again for the same offset, it sends the exits it sent the first time, with the same
-    sources ``[partition, offset, first_index + i]`` in the order of session ids. Returns
-    the records to write (None: delete) and the exit steps to send.
-    """
-    changes: dict[str, SessionRecord | None] = {}
-    closing: dict[str, list[Step] | None] = {}
-    for session_id, record in records.items():
-        if record.partition != partition:
-            continue
-        sent = record.sent(offset)
-        if sent is not None:
-            closing[session_id] = sent  # closed by this sweep before: the same exit again
-        elif record.state is None:
-            if record.forgettable(committed):
-                changes[session_id] = None
-        elif record.state.offset < offset and expired(record.state, event_time, timeout_ms):
-            closing[session_id] = None
-    exits: list[Step] = []
-    for index, session_id in enumerate(sorted(closing), start=first_index):
-        sent = closing[session_id]
-        if sent is None:
-            record = records[session_id]
-            sent = [exit_step(session_id, record.state, ingest_time,
-                              source=[partition, offset, index])]
-            changes[session_id] = record.after(offset, None, sent, committed)
-        exits += sent
-    return changes, exits
-
-
-def _uncommitted(offset: int, committed: int | None) -> bool:
-    return committed is None or offset >= committed
 
 
 def _numbered(steps: list[Step], partition: int, offset: int) -> list[Step]:

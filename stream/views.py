@@ -5,7 +5,10 @@
 - ``/metrics``: the same in Prometheus text format, of this worker unless ``?scope=cluster``.
 - ``/api/network``: the page-cluster network with the latest recommendations.
 - ``/api/scores/``: prequential scores over all transitions this worker's clusters learned.
-- ``/api/state``: what this worker's clusters have learned (to compare runs).
+- ``/api/state``: what the group has learned per cluster (``?scope=worker``: this
+  worker's own shards), to compare runs.
+- ``/api/sessions/<id>/recommendation``: the session's latest recommendation, answered by
+  the worker that owns the session's partition (other workers forward the request).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-from stream.agents import clusters, learned_state, learner, metrics, value_cache
+from faust.exceptions import SameNode
+
+from stream.agents import learned_state, merged, metrics, session_partition, shards
 from stream.app import app
 from stream.clusters import PageClusterer
 from stream.config import settings
@@ -22,6 +27,7 @@ from stream.learning.prequential import Score
 from stream.metrics import prometheus_text, value_summary
 from stream.monitor import cluster_figures
 from stream.network import NetworkLayout, network_view
+from stream.topics import pageviews_topic
 
 _WEB = Path(__file__).with_name("web")
 _ASSETS = {  # name -> (file, content type): a fixed list, so no path reaches the disk
@@ -37,21 +43,21 @@ _layout = NetworkLayout()
 @app.page("/metrics")
 async def prometheus(web, request):
     figures = cluster_figures(request.query.get("scope", "worker"))
-    return web.text(prometheus_text(figures, value_summary(value_cache.get())),
+    return web.text(prometheus_text(figures, value_summary(merged.values())),
                     content_type="text/plain; version=0.0.4")
 
 
 @app.page("/api/metrics")
 async def metrics_json(web, request):
     figures = cluster_figures(request.query.get("scope", "cluster"))
-    return web.json(figures | {"values": value_summary(value_cache.get())})
+    return web.json(figures | {"values": value_summary(merged.values())})
 
 
 @app.page("/api/network")
 async def network(web, request):
     figures = cluster_figures()
     return web.json(network_view(_cluster_names, figures["network"], figures["latest"],
-                                 value_cache.get(), _layout))
+                                 merged.values(), _layout))
 
 
 @app.page("/dashboard/")
@@ -70,12 +76,11 @@ async def dashboard_asset(web, request, name: str):
 
 @app.page("/api/scores/")
 async def scores(web, request):
-    """Prequential scores of each model: totals over this worker's clusters, and the
+    """Prequential scores of each model: totals over every shard's snapshots, and the
     window of the most recent events this worker learned."""
     totals = {name: Score() for name in MODEL_NAMES}
-    for data in clusters.values():
-        row = learner.new_row(data)
-        for name, score in row.scores.items():
+    for cluster in merged.clusters():
+        for name, score in merged.row(cluster).scores.items():
             totals[name] += score
     return web.json({name: {"total": totals[name].as_dict(),
                             "window": metrics.scores[name].recent.as_dict()}
@@ -84,4 +89,26 @@ async def scores(web, request):
 
 @app.page("/api/state")
 async def state(web, request):
-    return web.json(await learned_state())
+    return web.json(learned_state(request.query.get("scope", "group")))
+
+
+@app.page("/api/sessions/{session_id}/recommendation")
+async def session_recommendation(web, request, session_id: str):
+    """The latest recommendation of a session, from the owner of its partition."""
+    partition = session_partition(session_id)
+    shard = shards.ready.get(partition)
+    if shard is None or partition not in {s.partition for s in shards.owned()}:
+        try:
+            return await app.router.route_topic_req(pageviews_topic, session_id.encode(), web,
+                                                    request)
+        except SameNode:
+            return web.json({"error": f"partition {partition} of session {session_id!r} is "
+                             "being rebuilt on this worker; try again shortly"}, status=503)
+        except Exception as exc:  # no owner known (rebalancing), or it did not answer
+            return web.json({"error": f"the owner of partition {partition} could not be "
+                             f"asked: {exc!r}"}, status=503)
+    latest = shard.latest.get(session_id)
+    if latest is None:
+        return web.json({"error": f"no open session {session_id!r} with a recommendation "
+                         f"(partition {partition})"}, status=404)
+    return web.json(latest)

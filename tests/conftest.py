@@ -40,7 +40,7 @@ def run_settings(kafka_bootstrap, tmp_path):
         config = dataclasses.replace(
             base, bootstrap_servers=kafka_bootstrap, app_id=f"pagepilot-{run_id}",
             data_dir=str(tmp_path / run_id), pageviews_topic=f"{run_id}.pageviews",
-            steps_topic=f"{run_id}.steps", recommendations_topic=f"{run_id}.recommendations",
+            snapshots_topic=f"{run_id}.snapshots", recommendations_topic=f"{run_id}.recommendations",
             dead_letter_topic=f"{run_id}.pageviews.dlq", metrics_topic=f"{run_id}.metrics",
             broker_session_timeout_s=10.0,
             web_port=_free_port())

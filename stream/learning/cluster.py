@@ -33,16 +33,11 @@ class ClusterValue:
     visitors: int = 0         # sessions that viewed the cluster (its unique pageviews)
 
     def to_json(self) -> list:
-        return list(dataclasses.astuple(self))
+        return [self.value, self.page_value, self.exit_rate, self.visitors]
 
     @classmethod
     def from_json(cls, data: list | None) -> "ClusterValue":
         return cls(*data) if data else cls()
-
-    def differs(self, other: "ClusterValue", tolerance: float = 0.01) -> bool:
-        """Worth publishing again: some figure moved by more than ``tolerance`` (relative)."""
-        return any(abs(a - b) > tolerance * max(abs(a), abs(b), 1e-9)
-                   for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other)))
 
 
 @dataclasses.dataclass(frozen=True)

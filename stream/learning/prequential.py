@@ -34,13 +34,14 @@ class Score:
                      hr3=self.hr3 + (0 < rank <= 3), hr5=self.hr5 + (0 < rank <= 5),
                      rr_sum=self.rr_sum + (1 / rank if 0 < rank <= MRR_DEPTH else 0.0))
 
+    # Field by field: dataclasses.astuple deep-copies, and this runs several times per event.
     def __add__(self, other: "Score") -> "Score":
-        return Score(*(a + b for a, b in zip(dataclasses.astuple(self),
-                                             dataclasses.astuple(other))))
+        return Score(self.events + other.events, self.top1 + other.top1,
+                     self.hr3 + other.hr3, self.hr5 + other.hr5, self.rr_sum + other.rr_sum)
 
     def __sub__(self, other: "Score") -> "Score":
-        return Score(*(a - b for a, b in zip(dataclasses.astuple(self),
-                                             dataclasses.astuple(other))))
+        return Score(self.events - other.events, self.top1 - other.top1,
+                     self.hr3 - other.hr3, self.hr5 - other.hr5, self.rr_sum - other.rr_sum)
 
     def as_dict(self) -> dict:
         n = max(self.events, 1)
@@ -48,7 +49,7 @@ class Score:
                 "hr5": self.hr5 / n, "mrr": self.rr_sum / n}
 
     def to_json(self) -> list:
-        return list(dataclasses.astuple(self))
+        return [self.events, self.top1, self.hr3, self.hr5, self.rr_sum]
 
     @classmethod
     def from_json(cls, data: list | None) -> "Score":

@@ -20,7 +20,7 @@ def test_a_frozen_worker_is_replaced_and_rejoins_without_losing_an_event(
         run_settings, tmp_path, artifacts_dir):
     config = run_settings()  # group session timeout 10 s
     broker.ensure_topics(config, config.topic_partitions())
-    inputs = {(topic, p) for topic in (config.pageviews_topic, config.steps_topic)
+    inputs = {(topic, p) for topic in (config.pageviews_topic,)
               for p in range(config.partitions)}
     events = numbered_events(300, seed=41)
     path = write_events(tmp_path / "events.jsonl", events)

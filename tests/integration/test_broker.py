@@ -75,7 +75,7 @@ def test_ensure_topics_rejects_an_existing_topic_with_another_partition_count(sh
 def test_delete_run_topics_removes_exactly_the_runs_topics(shared_cfg):
     run = _topic("run")
     cfg = dataclasses.replace(shared_cfg, app_id=f"pagepilot-{run}", pageviews_topic=f"{run}.pv",
-                              steps_topic=f"{run}.steps", recommendations_topic=f"{run}.recs",
+                              snapshots_topic=f"{run}.snapshots", recommendations_topic=f"{run}.recs",
                               dead_letter_topic=f"{run}.dlq")
     bystander = _topic("bystander")
     broker.ensure_topics(cfg, {**cfg.topic_partitions(), f"{cfg.app_id}-table-changelog": 1,

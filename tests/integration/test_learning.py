@@ -93,7 +93,7 @@ def test_models_and_q_values_survive_a_restart_and_lost_local_state(run_settings
 def test_two_workers_answer_every_page_view_once_and_their_metrics_add_up(run_settings, tmp_path):
     config = run_settings(partitions=6)
     second = run_settings(partitions=6, app_id=config.app_id, pageviews_topic=config.pageviews_topic,
-                          steps_topic=config.steps_topic,
+                          snapshots_topic=config.snapshots_topic,
                           recommendations_topic=config.recommendations_topic,
                           dead_letter_topic=config.dead_letter_topic,
                           metrics_topic=config.metrics_topic)
@@ -123,8 +123,7 @@ def test_two_workers_answer_every_page_view_once_and_their_metrics_add_up(run_se
         == [cluster["counters"]["events_in"], cluster["counters"]["recommendations"]]
     assert all(w["counters"]["recommendations"] > 0 for w in per_worker)
     owned = [p for w in cluster["workers"] for p in w["partitions"]]
-    assert sorted(owned) == sorted(f"{topic}:{p}" for topic in (
-        config.pageviews_topic, config.steps_topic, config.answers_topic) for p in range(6))
+    assert sorted(owned) == sorted(f"{config.pageviews_topic}:{p}" for p in range(6))
     assert cluster["accuracy"]["river"]["total"]["events"] > 0
     clusterer = PageClusterer.default()
     for view in events:

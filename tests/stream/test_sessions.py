@@ -1,6 +1,6 @@
 from stream.models import PageView
 from stream.policy import EXIT
-from stream.sessions import SessionRecord, SessionState, advance, expired, on_page_view, sweep
+from stream.sessions import SessionState, advance, expired
 
 T0 = 1_501_591_568_000
 TIMEOUT = 30 * 60 * 1000
@@ -74,52 +74,3 @@ def test_a_transaction_credits_every_page_of_the_session_once():
     assert credits == {"home": 80.0, "cart": 80.0, "checkout_confirmation": 80.0}
     learn = next(s for s in steps if s.learn_next)
     assert (learn.cluster, learn.learn_next, learn.learn_revenue) == ("home", "checkout_confirmation", 80.0)
-
-
-def test_a_page_view_processed_again_sends_the_very_same_steps_even_after_later_ones():
-    at = dict(partition=3, ingest_time=0, timeout_ms=TIMEOUT, committed=None)
-    record, first = on_page_view(None, view(1, 0), "home", offset=7, **at)
-    record, second = on_page_view(record, view(2, 20), "cart", offset=9, **at)
-    record, _ = on_page_view(record, view(3, 40), "home", offset=12, **at)
-    again, steps = on_page_view(record, view(2, 20), "cart", offset=9, **at)
-    assert again == record and steps == second
-    assert [s.source for s in second] == [[3, 9, 0], [3, 9, 1]]
-
-
-def test_the_outbox_keeps_only_what_the_group_may_deliver_again():
-    at = dict(partition=0, ingest_time=0, timeout_ms=TIMEOUT)
-    record, _ = on_page_view(None, view(1, 0), "home", offset=7, committed=None, **at)
-    record, _ = on_page_view(record, view(2, 20), "cart", offset=9, committed=8, **at)
-    assert [offset for offset, _ in record.outbox] == [9]
-    assert SessionRecord.from_json(record.to_json()) == record
-
-
-def records_at(offsets: dict[str, int], seconds: int = 0) -> dict[str, SessionRecord]:
-    at = dict(partition=0, ingest_time=0, timeout_ms=TIMEOUT, committed=None)
-    out = {}
-    for session, offset in offsets.items():
-        page_view = view(1, seconds).derive(session_id=session, event_id=f"{session}-1")
-        out[session], _ = on_page_view(None, page_view, "home", offset=offset, **at)
-    return out
-
-
-def test_a_sweep_run_again_for_the_same_offset_sends_the_same_exits():
-    records = records_at({"b": 1, "a": 2, "later": 60})
-    at = dict(partition=0, offset=50, event_time=T0 + TIMEOUT + 1, ingest_time=0,
-              timeout_ms=TIMEOUT, committed=None, first_index=2)
-    changes, exits = sweep(records, **at)
-    # "later" was processed after offset 50 (the table is ahead after a crash): not closed here
-    assert [(s.session_id, s.source, s.learn_next) for s in exits] == [
-        ("a", [0, 50, 2], EXIT), ("b", [0, 50, 3], EXIT)]
-    assert set(changes) == {"a", "b"} and changes["a"].state is None
-    # again, with only some of the changes stored before the crash: the same exits
-    again, exits_again = sweep(records | {"b": changes["b"]}, **at)
-    assert exits_again == exits and set(again) == {"a"}
-
-
-def test_a_closed_session_is_forgotten_once_its_offsets_are_committed():
-    closed = SessionRecord(partition=0, state=None, outbox=((50, []),))
-    at = dict(partition=0, offset=200, event_time=T0, ingest_time=0, timeout_ms=TIMEOUT,
-              first_index=0)
-    assert sweep({"a": closed}, committed=50, **at) == ({}, [])
-    assert sweep({"a": closed}, committed=51, **at) == ({"a": None}, [])

@@ -1,0 +1,144 @@
+"""What every worker serves from: the learning state of all shards, merged.
+
+Each shard publishes, at most once per checkpoint interval, a :class:`ClusterSnapshot` of
+every cluster it changed: plain JSON counts (no pickles cross Kafka), keyed by
+``<partition>/<cluster>`` on a compacted topic that every worker follows from its start.
+:class:`MergedView` keeps the latest snapshot of each key and merges them per cluster:
+Markov counts, unique views, credited revenue and prequential scores are sums; a Q-value is
+the visit-weighted mean of the shards' Q-values. The policy reads the merged rows and
+values; they change only when a snapshot is folded in, so serving reads read-only copies.
+
+>>> view = MergedView(("home", "cart"))
+>>> for partition, counts in ((0, {"cart": 2}), (1, {"cart": 1, "home": 1})):
+...     _ = view.fold(ClusterSnapshot(partition, "home", offset=9, published_ms=0,
+...                               row={"markov": counts, "q": {"q": [0.0, 3.0, 0.0],
+...                                    "visits": [0, sum(counts.values()), 0]},
+...                                    "page_value": {"unique_views": 1, "credited": 5.0},
+...                                    "scores": {}, "offset": -1, "sources": {}},
+...                               model_samples=2))
+>>> row = view.row("home")
+>>> row.markov.counts, row.page_value.value, view.values()["home"].visitors
+({'cart': 3, 'home': 1}, 5.0, 2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+
+from stream.learning.cluster import ClusterRow, ClusterValue
+from stream.learning.markov import NextPageCounts
+from stream.learning.pagevalue import PageValueStats
+from stream.learning.prequential import Score
+from stream.learning.qlearning import ClusterIndex, QRow
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterSnapshot:
+    """One shard's learning state of one cluster, as of input ``offset`` of its partition."""
+
+    partition: int
+    cluster: str
+    offset: int
+    published_ms: int
+    row: dict  # ClusterRow.to_json()
+    model_samples: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.partition}/{self.cluster}"
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "ClusterSnapshot":
+        data = json.loads(raw)
+        return cls(partition=int(data["partition"]), cluster=str(data["cluster"]),
+                   offset=int(data["offset"]), published_ms=int(data["published_ms"]),
+                   row=dict(data["row"]), model_samples=int(data["model_samples"]))
+
+
+class MergedView:
+    """The latest snapshot of every (partition, cluster), merged per cluster on demand."""
+
+    def __init__(self, clusters: tuple[str, ...]):
+        self.n_actions = len(ClusterIndex(clusters))  # the clusters and EXIT
+        self._snapshots: dict[str, dict[int, ClusterSnapshot]] = {}  # cluster -> partition ->
+        self._rows: dict[str, ClusterRow] = {}  # merged, until a snapshot of the cluster comes
+        self._values: dict[str, ClusterValue] | None = None
+
+    def fold(self, snapshot: ClusterSnapshot) -> bool:
+        """Take ``snapshot`` unless a later one of its key is here already."""
+        shards = self._snapshots.setdefault(snapshot.cluster, {})
+        current = shards.get(snapshot.partition)
+        if current is not None and current.offset > snapshot.offset:
+            return False
+        shards[snapshot.partition] = snapshot
+        self._rows.pop(snapshot.cluster, None)
+        self._values = None
+        return True
+
+    def row(self, cluster: str) -> ClusterRow:
+        """The cluster's learning state over every shard (empty when none has it)."""
+        row = self._rows.get(cluster)
+        if row is None:
+            shards = self._snapshots.get(cluster, {})
+            row = self._rows[cluster] = merge_rows(
+                [ClusterRow.from_json(shards[p].row, self.n_actions) for p in sorted(shards)],
+                self.n_actions)
+        return row
+
+    def values(self) -> dict[str, ClusterValue]:
+        """V(s), page value, exit rate and visitors of every cluster learned so far."""
+        if self._values is None:
+            self._values = {cluster: self.row(cluster).published()
+                            for cluster in sorted(self._snapshots)}
+        return self._values
+
+    def model_samples(self, cluster: str) -> int:
+        return sum(s.model_samples for s in self._snapshots.get(cluster, {}).values())
+
+    def published_ms(self, cluster: str) -> int | None:
+        """When the latest snapshot of the cluster was taken (None: never)."""
+        shards = self._snapshots.get(cluster)
+        return max(s.published_ms for s in shards.values()) if shards else None
+
+    def offsets(self) -> dict[int, int]:
+        """Per partition, the highest input offset any of its snapshots reflects."""
+        offsets: dict[int, int] = {}
+        for shards in self._snapshots.values():
+            for partition, snapshot in shards.items():
+                offsets[partition] = max(offsets.get(partition, -1), snapshot.offset)
+        return offsets
+
+    def clusters(self) -> list[str]:
+        return sorted(self._snapshots)
+
+    def __len__(self) -> int:
+        """Snapshots held: one per (partition, cluster)."""
+        return sum(len(shards) for shards in self._snapshots.values())
+
+
+def merge_rows(rows: list[ClusterRow], n_actions: int) -> ClusterRow:
+    """The sum of ``rows``' counts, with each Q-value the visit-weighted mean of theirs."""
+    if len(rows) == 1:
+        return rows[0]
+    counts: dict[str, int] = {}
+    visits = np.zeros(n_actions, dtype=np.int64)
+    weighted = np.zeros(n_actions, dtype=np.float64)
+    unique_views, credited, scores = 0, 0.0, {}
+    for row in rows:
+        for cluster, n in row.markov.counts.items():
+            counts[cluster] = counts.get(cluster, 0) + n
+        visits += row.q.visits
+        weighted += row.q.q * row.q.visits
+        unique_views += row.page_value.unique_views
+        credited += row.page_value.credited
+        for name, score in row.scores.items():
+            scores[name] = scores.get(name, Score()) + score
+    q = np.divide(weighted, visits, out=np.zeros(n_actions), where=visits > 0)
+    return ClusterRow(q=QRow(q, visits), markov=NextPageCounts(counts),
+                      page_value=PageValueStats(unique_views, credited), scores=scores)
