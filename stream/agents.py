@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import socket
 import time
@@ -30,17 +31,18 @@ from stream.clusters import PageClusterer
 from stream.config import settings
 from stream.learning.cluster import ClusterLearner
 from stream.metrics import WorkerMetrics
-from stream.models import DeadLetter, PageView, Recommendation, Step
+from stream.models import DeadLetter, PageView, Step
 from stream.policy import POLICY_NAME, candidates, rank
 from stream.shard import Shard
 from stream.snapshots import ClusterSnapshot, MergedView, merge_rows
-from stream.topics import dead_letter_topic, pageviews_topic, recommendations_topic, snapshots_topic
+from stream.topics import dead_letter_topic, pageviews_topic, recommendations_topic
 from stream.validation import InvalidEvent, parse_pageview
 
 log = logging.getLogger(__name__)
 _settings = settings()
 _clusterer = PageClusterer.from_file(_settings.cluster_rules)
 _timeout_ms = int(_settings.session_timeout_s * 1000)
+_recommendations = recommendations_topic.get_topic_name()
 SNAPSHOT_EVERY_S = 1.0
 REBUILD_RETRY_S = 2.0
 learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
@@ -131,7 +133,8 @@ async def serve(stream):
             metrics.skipped_repeat()
             continue
         try:
-            _serve_one(shard, message)
+            data = _serve_one(shard, message)
+            await _produce(_recommendations, message.key, _json(data))
         except InvalidEvent as exc:
             shard.skip(message.offset)
             await _dead_letter(message, str(exc))
@@ -142,8 +145,8 @@ async def serve(stream):
             await _dead_letter(message, f"internal error: {exc!r}")
 
 
-def _serve_one(shard: Shard, message) -> None:
-    """Learn from the page view, then publish its recommendation."""
+def _serve_one(shard: Shard, message) -> dict:
+    """Learn from the page view, then recommend (a Recommendation as plain JSON values)."""
     view = _valid_pageview(message.key, message.value)
     previous = shard.latest.get(view.session_id)
     step = shard.apply(view, _cluster_of(view), offset=message.offset,
@@ -151,15 +154,39 @@ def _serve_one(shard: Shard, message) -> None:
     metrics.received()
     if previous is not None and step.sequence > 1:  # was the last recommendation followed?
         metrics.served(step.cluster in {item["cluster"] for item in previous["items"]})
-    recommendation = _recommend(step, shard)
-    data = recommendation.to_plain()
+    data = _recommend(step, shard)
     shard.latest[view.session_id] = data
-    recommendations_topic.send_soon(key=view.session_id, value=recommendation)
     metrics.recommended(data)
+    return data
 
 
-def _recommend(step: Step, shard: Shard) -> Recommendation:
-    """The policy over the merged snapshots, with this shard's River model of the cluster."""
+async def _produce(topic: str, key: bytes, value: bytes) -> None:
+    """Hand a message to the producer without waiting for Kafka.
+
+    Faust's ``send_soon`` queues each message for a task that sends them one by one, and
+    holds the stream back when 100 are queued: at a few thousand page views a second the
+    worker waited on it. Faust flushes the producer before every commit, so what is sent
+    here is in Kafka before its offset is committed; a send that fails stops the worker
+    (it restarts from the committed offsets) rather than losing the message.
+    """
+    future = await app.producer.send(topic, key, value, partition=None, timestamp=None,
+                                     headers=None)
+    future.add_done_callback(_check_sent)
+
+
+def _check_sent(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a message could not be sent: %r; stopping the worker", future.exception())
+        asyncio.ensure_future(app.crash(future.exception()))
+
+
+def _json(data: dict) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _recommend(step: Step, shard: Shard) -> dict:
+    """The policy over the merged snapshots, with this shard's River model of the cluster:
+    a :class:`~stream.models.Recommendation` as plain JSON values."""
     row, values = merged.row(step.cluster), merged.values()
     proba, fallback, version = candidates(row, shard.model(step.cluster), step.features or {},
                                           step.cluster, values, learner.config)
@@ -167,15 +194,20 @@ def _recommend(step: Step, shard: Shard) -> Recommendation:
     now = _ms(time.time())
     snapshot_ms = merged.published_ms(step.cluster)
     metrics.served_from(None if snapshot_ms is None else now - snapshot_ms)
-    return Recommendation(
-        session_id=step.session_id, event_id=step.event_id, sequence=step.sequence,
-        cluster=step.cluster, items=items, policy=POLICY_NAME, policy_version=version,
-        cold=not items, fallback=fallback, event_time=step.event_time,
-        ingest_time=step.ingest_time, publish_time=now)
+    return {"session_id": step.session_id, "event_id": step.event_id,
+            "sequence": step.sequence, "cluster": step.cluster,
+            "items": items, "policy": POLICY_NAME,
+            "policy_version": version, "cold": not items, "fallback": fallback,
+            "event_time": step.event_time, "ingest_time": step.ingest_time,
+            "publish_time": now}
 
 
 @app.timer(SNAPSHOT_EVERY_S)
-async def publish_snapshots():
+async def publish_snapshots_every_second():
+    await publish_snapshots()
+
+
+async def publish_snapshots() -> None:
     """Share what the owned shards learned since their last snapshot with every worker."""
     now = _ms(time.time())
     for shard in shards.owned():
@@ -185,7 +217,7 @@ async def publish_snapshots():
                 published_ms=now, row=shard.rows[cluster].to_json(),
                 model_samples=shard.model(cluster).n_seen)
             merged.fold(snapshot)
-            snapshots_topic.send_soon(key=snapshot.key.encode(), value=snapshot.to_bytes())
+            await _produce(_settings.snapshots_topic, snapshot.key.encode(), snapshot.to_bytes())
         shard.unpublished.clear()
 
 
@@ -196,6 +228,7 @@ async def checkpoint_shards():
 
 @app.on_before_shutdown.connect
 async def _checkpoint_at_shutdown(app, **kwargs):
+    await publish_snapshots()
     await _checkpoint()
 
 

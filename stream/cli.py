@@ -93,10 +93,14 @@ def _parser() -> argparse.ArgumentParser:
                       help="keep the worker and its dashboard running until Ctrl-C")
     demo.set_defaults(run=_demo)
 
-    bench = commands.add_parser("bench", help="measure replay, worker and a Faust pass-through")
-    bench.add_argument("--events", type=int, default=20000)
-    bench.add_argument("--rate", type=float, default=500.0,
-                       help="paced rate of the latency phase (events/s)")
+    bench = commands.add_parser(
+        "bench", help="measure the worker against bare Faust pass-throughs")
+    bench.add_argument("--events", type=int, default=20000,
+                       help="backlog drained to measure throughput")
+    bench.add_argument("--rate", type=float, nargs="+", default=[100.0, 1000.0],
+                       help="paced rates of the latency phases (events/s; default 100 1000)")
+    bench.add_argument("--json", action="store_true",
+                       help="print one JSON object (progress goes to stderr; not with --soak)")
     bench.add_argument("--soak", action="store_true",
                        help="instead: a long run of one worker, its memory and state over time")
     bench.add_argument("--sessions", type=int, default=1_000_000,
@@ -269,13 +273,15 @@ def _demo(args, _extra) -> int:
 
 
 def _bench(args, _extra) -> int:
+    if args.soak and args.json:
+        raise ValueError("--json is not available with --soak")
     if args.soak:
         from producers.generator import SESSIONS_PER_HOUR
         from stream.soak import run_soak
         return run_soak(sessions=args.sessions, every_s=args.every, seed=args.seed,
                         sessions_per_hour=args.sessions_per_hour or SESSIONS_PER_HOUR)
     from stream.bench import run_bench
-    return run_bench(events=args.events, rate=args.rate)
+    return run_bench(events=args.events, rates=args.rate, as_json=args.json)
 
 
 def _report(args, _extra) -> int:

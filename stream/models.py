@@ -35,7 +35,7 @@ class PageView(faust.Record, include_metadata=False, serializer="json"):
     hit_number: int = 0
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Step:
     """One learning step of a session's move, applied inside the worker (never sent).
 

@@ -19,7 +19,7 @@ from typing import Mapping
 from stream.learning.cluster import ClusterRow, ClusterValue, LearningConfig, popular_ranking
 from stream.learning.nextpage import NextPageModel
 from stream.learning.qlearning import ClusterIndex
-from stream.models import EXIT, RecommendedPage
+from stream.models import EXIT
 
 POLICY_NAME = "river+q"
 
@@ -42,16 +42,17 @@ def candidates(row: ClusterRow, model: NextPageModel, features: dict, current: s
 
 
 def rank(proba: dict[str, float], row: ClusterRow, values: Mapping[str, ClusterValue],
-         index: ClusterIndex, config: LearningConfig) -> list[RecommendedPage]:
-    """Score the candidates and keep the best ``top_k``."""
+         index: ClusterIndex, config: LearningConfig) -> list[dict]:
+    """Score the candidates and keep the best ``top_k``: each a
+    :class:`~stream.models.RecommendedPage` as plain JSON values."""
     q = {c: float(row.q.q[index.index(c)]) for c in proba}
     scale = max((abs(v) for v in q.values()), default=0.0) or 1.0
     w_p, w_b = config.blend_probability, config.blend_bounce
-    items = [RecommendedPage(
-        cluster=c, probability=round(p, 6), q=round(q[c], 6),
-        page_value=round(values.get(c, ClusterValue()).page_value, 6),
-        score=round((1 - w_p) * q[c] / scale + w_p * p
-                    - w_b * values.get(c, ClusterValue()).exit_rate, 6))
-        for c, p in proba.items()]
-    items.sort(key=lambda item: (-item.score, -item.probability, item.cluster))
-    return items[:config.top_k]
+    none = ClusterValue()
+    scored = sorted(
+        ((round((1 - w_p) * q[c] / scale + w_p * p - w_b * values.get(c, none).exit_rate, 6),
+          round(p, 6), c) for c, p in proba.items()),
+        key=lambda t: (-t[0], -t[1], t[2]))
+    return [{"cluster": c, "score": score, "probability": p, "q": round(q[c], 6),
+             "page_value": round(values.get(c, none).page_value, 6)}
+            for score, p, c in scored[:config.top_k]]

@@ -107,11 +107,12 @@ def embedded_broker(config: Settings):
 
 
 @contextlib.contextmanager
-def worker_running(config: Settings, log_dir: Path, app: str = "stream.app"):
+def worker_running(config: Settings, log_dir: Path, app: str = "stream.app",
+                   extra_env: dict | None = None):
     """This run's topics and one worker; the worker stopped and the topics deleted on exit."""
     broker.ensure_topics(config, config.topic_partitions())
     print(f"starting a worker (log: {log_dir / 'worker.log'}) ...", flush=True)
-    worker = WorkerProcess(config, log_dir / "worker.log", app=app)
+    worker = WorkerProcess(config, log_dir / "worker.log", app=app, extra_env=extra_env)
     try:
         worker.start()
         yield worker

@@ -52,17 +52,9 @@ class SessionState:
 def advance(state: SessionState | None, view: PageView, cluster: str, *, offset: int,
             ingest_time: int, timeout_ms: int, partition: int = 0
             ) -> tuple[SessionState | None, list[Step]]:
-    """Apply one page view to its session; return the new state and the steps to send.
-
-    The steps' sources are ``[partition, offset, 0..n-1]``. A page view at or below the
-    offset the session has already processed, whose steps are no longer at hand, is served
-    again from the session's latest context (so it surely gets its recommendation), but
-    nothing is learned from it twice.
-    """
+    """Apply one page view to its session; return the new state and its learning steps
+    (sources ``[partition, offset, 0..n-1]``; one of them serves the page view)."""
     step = _step_factory(view, ingest_time)
-    if state is not None and offset <= state.offset:
-        return state, _numbered([step(cluster, serve=True, features=state.features)],
-                                partition, offset)
     steps = []
     if state is not None and view.timestamp - state.last_time > timeout_ms:
         steps.append(exit_step(view.session_id, state, ingest_time))
@@ -106,7 +98,9 @@ def exit_step(session_id: str, state: SessionState, ingest_time: int,
 
 
 def _numbered(steps: list[Step], partition: int, offset: int) -> list[Step]:
-    return [step.derive(source=[partition, offset, index]) for index, step in enumerate(steps)]
+    for index, step in enumerate(steps):  # new steps, not yet shared: numbered in place
+        step.source = [partition, offset, index]
+    return steps
 
 
 def _step_factory(view: PageView, ingest_time: int):

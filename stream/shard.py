@@ -86,10 +86,10 @@ class Shard:
         cluster = step.cluster
         row = self.rows.get(cluster) or self.learner.new_row()
         model = self.model(cluster)
-        ranking = None
+        rank = None
         if step.learn_next and step.learn_features is not None:
-            ranking = self.learner.learn_model(model, step)
-        learned = self.learner.learn_row(row, step, ranking, self.values)
+            rank = self.learner.learn_model(model, step)
+        learned = self.learner.learn_row(row, step, rank, self.values)
         if learned is row:
             return
         if self.on_scored is not None:

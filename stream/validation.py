@@ -27,6 +27,7 @@ _REQUIRED = {"event_id": str, "session_id": str, "visitor_id": str,
              "timestamp": int, "page_path": str}
 _OPTIONAL = {"page_title": str, "hit_type": str, "revenue": float, "device": str,
              "channel": str, "country": str, "hit_number": int}
+_KINDS = {**_REQUIRED, **_OPTIONAL}
 
 
 class InvalidEvent(ValueError):
@@ -59,13 +60,13 @@ def validate_pageview(data: object, now_ms: int | None = None) -> PageView:
     """Check a decoded JSON value field by field; raise InvalidEvent with the reason."""
     if not isinstance(data, dict):
         raise InvalidEvent(f"not a JSON object but {type(data).__name__}")
-    unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
+    unknown = sorted(set(data).difference(_KINDS))
     if unknown:
         raise InvalidEvent(f"unknown field: {unknown[0]}")
     for name in _REQUIRED:
         if data.get(name) is None:
             raise InvalidEvent(f"missing field: {name}")
-    fields = {name: _typed(name, value, {**_REQUIRED, **_OPTIONAL}[name])
+    fields = {name: _typed(name, value, _KINDS[name])
               for name, value in data.items() if value is not None}
     _check_values(fields, now_ms if now_ms is not None else int(time.time() * 1000))
     return PageView(**fields)

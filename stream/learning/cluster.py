@@ -16,7 +16,7 @@ from typing import Mapping
 from stream.learning.markov import NextPageCounts
 from stream.learning.nextpage import DEFAULT_MODEL, NextPageModel
 from stream.learning.pagevalue import PageValueStats
-from stream.learning.prequential import Score
+from stream.learning.prequential import Score, rank_of
 from stream.learning.qlearning import ClusterIndex, QRow
 from stream.models import EXIT, Step
 
@@ -107,15 +107,16 @@ class ClusterLearner:
     def new_model(self) -> NextPageModel:
         return NextPageModel(self.config.model, seed=self.config.seed)
 
-    def learn_model(self, model: NextPageModel, step: Step) -> list[str]:
-        """River's ranking of the step's label *before* learning it; then learn it."""
+    def learn_model(self, model: NextPageModel, step: Step) -> int:
+        """River's rank of the step's label *before* learning it; then learn it."""
         started = time.perf_counter()
-        ranking = model.ranking(step.learn_features)
+        rank = rank_of(step.learn_next, model.predict_proba_one(step.learn_features),
+                       exclude=(EXIT,))
         model.learn_one(step.learn_features, step.learn_next)
         self.seconds["river"] += time.perf_counter() - started
-        return ranking
+        return rank
 
-    def learn_row(self, row: ClusterRow, step: Step, river_ranking: list[str] | None,
+    def learn_row(self, row: ClusterRow, step: Step, river_rank: int | None,
                   values: Mapping[str, ClusterValue], offset: int = -1) -> ClusterRow:
         """The row after ``step``: scores, Markov counts, Q-row and page value.
 
@@ -127,8 +128,8 @@ class ClusterLearner:
         scores, markov, q = row.scores, row.markov, row.q
         label = step.learn_next
         if label is not None:
-            if label != EXIT and river_ranking is not None:
-                scores = self._scored(scores, river_ranking, markov, values, label)
+            if label != EXIT and river_rank is not None:
+                scores = self._scored(scores, river_rank, markov, values, label)
             started = time.perf_counter()
             markov = markov.learned(label)
             self.seconds["markov"] += time.perf_counter() - started
@@ -139,16 +140,15 @@ class ClusterLearner:
         return ClusterRow(q=q, offset=offset, sources=advanced(row.sources, step),
                           markov=markov, page_value=page_value, scores=scores)
 
-    def _scored(self, scores, river_ranking, markov, values, label) -> dict:
+    def _scored(self, scores, river_rank, markov, values, label) -> dict:
         started = time.perf_counter()
-        markov_ranking = markov.ranking()
+        markov_rank = rank_of(label, markov.counts, exclude=(EXIT,))
         self.seconds["markov"] += time.perf_counter() - started
         started = time.perf_counter()
-        popular = popular_ranking(values)
+        popular_rank = rank_of(label, {c: v.visitors for c, v in values.items() if v.visitors})
         self.seconds["popular"] += time.perf_counter() - started
-        rankings = {"river": river_ranking, "markov": markov_ranking, "popular": popular}
-        return {name: scores.get(name, Score()).scored(rankings[name], label)
-                for name in MODEL_NAMES}
+        ranks = {"river": river_rank, "markov": markov_rank, "popular": popular_rank}
+        return {name: scores.get(name, Score()).scored_at(ranks[name]) for name in MODEL_NAMES}
 
     def _q_learned(self, q: QRow, step: Step, target: ClusterValue) -> QRow:
         terminal = step.learn_next == EXIT

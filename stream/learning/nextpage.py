@@ -18,6 +18,7 @@ rates, and by far the fastest.
 from __future__ import annotations
 
 from river import compose, linear_model, naive_bayes, optim, tree
+from river.tree.nodes.branch import DTBranch
 
 from stream.models import EXIT
 
@@ -56,10 +57,31 @@ def _naive_bayes(seed: int):
             | naive_bayes.MultinomialNB(alpha=3.0))
 
 
+class CountingTree(tree.HoeffdingTreeClassifier):
+    """River's Hoeffding tree with class-count ("mc") leaves, predicting without a copy.
+
+    River's leaf normalises a deep copy of its class counts on every prediction, a sixth of
+    the worker's time per page view; this normalises the counts into a new dict directly.
+    It reads River's tree internals (``_root``, ``traverse``, ``stats``); the model
+    contract tests check that it predicts what River's own method does.
+    """
+
+    def predict_proba_one(self, x):
+        proba = dict.fromkeys(sorted(self.classes), 0.0)
+        root = self._root
+        if root is None:
+            return proba
+        leaf = root.traverse(x, until_leaf=True) if isinstance(root, DTBranch) else root
+        total = sum(leaf.stats.values())
+        if total:
+            proba.update({c: n / total for c, n in leaf.stats.items()})
+        return proba
+
+
 def _hoeffding(seed: int):
     # Leaves predict their class counts ("mc"): the root is the cluster's next-page counts,
     # split on a feature (usually the previous cluster) once that is shown to pay.
-    return tree.HoeffdingTreeClassifier(grace_period=1000, max_depth=3, leaf_prediction="mc")
+    return CountingTree(grace_period=1000, max_depth=3, leaf_prediction="mc")
 
 
 def _adaptive_tree(seed: int):

@@ -29,7 +29,10 @@ class Score:
     rr_sum: float = 0.0
 
     def scored(self, ranking: list[str], truth: str) -> "Score":
-        rank = _rank(ranking, truth)
+        return self.scored_at(_rank(ranking, truth))
+
+    def scored_at(self, rank: int) -> "Score":
+        """With one more event whose truth was ranked ``rank`` (1-based; 0: not ranked)."""
         return Score(events=self.events + 1, top1=self.top1 + (rank == 1),
                      hr3=self.hr3 + (0 < rank <= 3), hr5=self.hr5 + (0 < rank <= 5),
                      rr_sum=self.rr_sum + (1 / rank if 0 < rank <= MRR_DEPTH else 0.0))
@@ -73,6 +76,20 @@ class WindowedScore:
     @property
     def recent(self) -> Score:
         return sum(self._recent, Score())
+
+
+def rank_of(truth: str, scores: dict, exclude: tuple = ()) -> int:
+    """1-based rank of ``truth`` among ``scores`` sorted by (-score, name), ``exclude`` left
+    out; 0 when it is not there. The same as sorting, in one pass (it runs per event).
+
+    >>> rank_of("b", {"a": 3, "b": 1, "c": 1}), rank_of("x", {"a": 3}), rank_of("a", {"a": 1})
+    (2, 0, 1)
+    """
+    if truth not in scores or truth in exclude:
+        return 0
+    mine = scores[truth]
+    return 1 + sum(1 for c, s in scores.items()
+                   if (s > mine or (s == mine and c < truth)) and c not in exclude)
 
 
 def _rank(ranking: list[str], truth: str) -> int:

@@ -107,8 +107,8 @@ def _td_update(q: np.ndarray, visits: np.ndarray, action: int, reward: float,
 
 def _row_value(q: np.ndarray, visits: np.ndarray) -> float:
     """``max Q`` over the visited actions of a row, 0.0 when none is visited."""
-    visited = visits > 0
-    return float(q[visited].max()) if visited.any() else 0.0
+    # In Python: for rows of tens of actions, NumPy's per-call cost is most of the work.
+    return max((value for value, n in zip(q.tolist(), visits.tolist()) if n), default=0.0)
 
 
 def _read_only(array: np.ndarray, dtype) -> np.ndarray:

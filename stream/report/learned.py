@@ -150,7 +150,7 @@ class _Pass:
         proba, fallback, _version = candidates(row, model, features, cluster, frozen.values,
                                                learner.config)
         items = rank(proba, row, frozen.values, learner.index, learner.config)
-        return tuple(item.cluster for item in items), (fallback or "river") if items else "cold"
+        return tuple(item["cluster"] for item in items), (fallback or "river") if items else "cold"
 
     def _timeline_point(self) -> None:
         ev = self.evaluator

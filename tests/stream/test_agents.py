@@ -1,36 +1,32 @@
-"""The agents in Faust's test context: tables in memory, outgoing sends captured."""
+"""The agent in Faust's test context: shards in memory, outgoing sends captured."""
 
 import asyncio
-import dataclasses
 import json
+import time
 from unittest.mock import AsyncMock, Mock, patch
 
 import pytest
+from faust.types import TP
 
+from stream import agents
 from stream.app import app as faust_app
-
-faust_app.conf.store = "memory://"  # before the agents module declares its tables
-
-from stream import agents  # noqa: E402
-from stream.checkpoints import ModelCheckpoints  # noqa: E402
-from stream.config import settings  # noqa: E402
-from stream.models import Recommendation, RecommendedPage, Step  # noqa: E402
-from stream.policy import EXIT  # noqa: E402
-
+from stream.models import Recommendation
+from stream.shard import Shard
 
 T0 = 1_501_591_568_000
 
 
 @pytest.fixture
-async def app(tmp_path, monkeypatch):
+async def app(monkeypatch):
     faust_app.loop = asyncio.get_running_loop()
     faust_app.finalize()
     faust_app.flow_control.resume()
-    for table in (agents.sessions, agents.clusters, agents.cluster_values, agents.orders):
-        table.data.clear()
-    monkeypatch.setattr(agents, "value_cache", agents._ClusterValuesSnapshot(max_age_s=0))
-    monkeypatch.setattr(agents, "_models", ModelCheckpoints(
-        tmp_path / "models", agents.learner, settings()))
+    monkeypatch.setattr(agents, "shards", agents.Shards())
+    monkeypatch.setattr(agents, "merged", agents.MergedView(agents._clusterer.clusters))
+    shard = Shard(0, agents.learner, agents._timeout_ms, on_scored=agents.metrics.scored)
+    agents.shards.ready[0] = shard  # ready from offset 0: nothing to rebuild from Kafka
+    topic = agents.pageviews_topic.get_topic_name()
+    monkeypatch.setattr(agents, "_assigned", lambda: [TP(topic, 0)])
     return faust_app
 
 
@@ -43,162 +39,99 @@ def sent_values(mock: Mock) -> list:
     return [call.kwargs["value"] for call in mock.call_args_list]
 
 
-async def test_sessionizer_sends_serve_and_learn_steps(app):
-    with patch.object(agents.steps_topic, "send_soon", new=Mock()) as steps:
-        async with agents.sessionize.test_context() as agent:
+def produced(mock: Mock, topic: str) -> list[tuple[bytes, bytes]]:
+    return [call.args[1:] for call in mock.call_args_list if call.args[0] == topic]
+
+
+def recommendations(mock: Mock) -> list[Recommendation]:
+    """What the worker published, read as readers read it: each field of the record."""
+    out = []
+    for _key, raw in produced(mock, agents._recommendations):
+        data = json.loads(raw)
+        assert set(data) == set(Recommendation._options.fields)
+        out.append(Recommendation.from_data(data))
+    return out
+
+
+async def test_every_page_view_is_answered_in_order_and_learned_once(app):
+    with patch.object(agents, "_produce", new=AsyncMock()) as recs:
+        async with agents.serve.test_context() as agent:
             await agent.put(view(1, "/home"), key=b"s1")
             await agent.put(view(2, "/home", seconds=20), key=b"s1")
             await agent.put(view(3, "/basket.html", seconds=40), key=b"s1")
-    got = [(s.cluster, s.event_id, s.serve, s.learn_next, s.source[1:], s.sequence)
-           for s in sent_values(steps)]
-    assert got == [
-        ("home", "s1-1", True, None, [0, 0], 1),
-        ("home", "s1-2", True, "home", [1, 0], 2),  # same cluster: one step learns and serves
-        ("home", "s1-3", False, "cart", [2, 0], 0),  # the label goes to the previous cluster ...
-        ("cart", "s1-3", True, None, [2, 1], 3),     # ... the recommendation to the current one
-    ]
-    record = agents.sessions["s1"]
-    assert record["state"]["hits"] == 3 and [o for o, _ in record["outbox"]] == [0, 1, 2]
+            agent.sent_offset = 1  # offsets 1 and 2 delivered again (after a crash)
+            await agent.put(view(2, "/home", seconds=20), key=b"s1")
+            await agent.put(view(3, "/basket.html", seconds=40), key=b"s1")
+    got = [(r.event_id, r.sequence, r.cluster) for r in recommendations(recs)]
+    assert got == [("s1-1", 1, "home"), ("s1-2", 2, "home"), ("s1-3", 3, "cart")]
+    shard = agents.shards.ready[0]
+    assert shard.offset == 2
+    assert shard.rows["home"].markov.counts == {"home": 1, "cart": 1}
+    assert shard.latest["s1"]["event_id"] == "s1-3"
 
 
-async def test_sessionizer_dead_letters_bad_input_and_goes_on(app):
-    with patch.object(agents.steps_topic, "send_soon", new=Mock()) as steps, \
+async def test_bad_input_is_dead_lettered_and_the_stream_goes_on(app):
+    with patch.object(agents, "_produce", new=AsyncMock()) as recs, \
             patch.object(agents.dead_letter_topic, "send", new=AsyncMock()) as dead:
-        async with agents.sessionize.test_context() as agent:
-            await agent.put(b"{not json", key=b"s1")
-            await agent.put(view(1, "/home"), key=b"other-session")
-            await agent.put(view(2, "/home", revenue=-1.0), key=b"s1")
-            await agent.put(view(2, "/home"), key=b"")
+        async with agents.serve.test_context() as agent:
+            await agent.put(b"not json", key=b"s1")
+            await agent.put(view(2, "/home"), key=b"other")  # key is not the session id
             await agent.put(view(3, "/home"), key=b"s1")
     reasons = [letter.reason for letter in sent_values(dead)]
-    assert reasons[0].startswith("not JSON")
-    assert reasons[1] == "message key does not match session_id"
-    assert reasons[2].startswith("revenue -1.0")
-    assert reasons[3] == "message has no key (the session id is expected)"
-    assert sent_values(dead)[0].value_b64 == "e25vdCBqc29u"  # the raw bytes, base64
-    assert [s.event_id for s in sent_values(steps)] == ["s1-3"]
+    assert reasons[0].startswith("not JSON") and "key does not match" in reasons[1]
+    assert [r.event_id for r in recommendations(recs)] == ["s1-3"]
+    assert agents.shards.ready[0].offset == 2
 
 
-async def test_sessionizer_closes_inactive_sessions(app, monkeypatch):
-    monkeypatch.setattr(agents, "SWEEP_EVERY", 1)  # sweep at every offset
-    with patch.object(agents.steps_topic, "send_soon", new=Mock()) as steps:
-        async with agents.sessionize.test_context() as agent:
-            await agent.put(view(1, "/basket.html", session="quiet"), key=b"quiet")
-            # another session's event two hours later moves event time past the timeout
-            await agent.put(view(1, "/home", session="busy", seconds=7200), key=b"busy")
-    exits = [s for s in sent_values(steps) if s.learn_next == EXIT]
-    assert [(s.cluster, s.session_id) for s in exits] == [("cart", "quiet")]
-    # closed; kept as a tombstone with its exit until the group commits past it
-    assert agents.sessions["quiet"]["state"] is None and agents.sessions["busy"]["state"]
+async def test_recommendations_come_from_the_merged_snapshots(app):
+    with patch.object(agents, "_produce", new=AsyncMock()) as recs:
+        async with agents.serve.test_context() as agent:
+            for n in range(30):  # sessions that go from home to cart, then pay
+                session = f"s{n}"
+                await agent.put(view(1, "/home", session, n * 60), key=session.encode())
+                await agent.put(view(2, "/basket.html", session, n * 60 + 10),
+                                key=session.encode())
+            assert not agents.merged.clusters()  # nothing published yet
+            await agents.publish_snapshots()
+            await agent.put(view(1, "/home", "new", 3600), key=b"new")
+    keys = {key for key, _value in produced(recs, agents._settings.snapshots_topic)}
+    assert b"0/home" in keys and b"0/cart" in keys
+    warm = recommendations(recs)[-1]
+    assert warm.event_id == "new-1" and warm.items[0].cluster == "cart"
+    assert warm.items[0].probability > 0.9
+    assert agents.merged.row("home").markov.counts["cart"] == 30
 
 
-X = {"previous": "home", "device": "desktop"}
+async def test_a_followed_recommendation_counts_as_a_served_hit(app):
+    before = dict(agents.metrics.counters)
+    with patch.object(agents, "_produce", new=AsyncMock()) as recs:
+        async with agents.serve.test_context() as agent:
+            await agent.put(view(1, "/home"), key=b"s1")
+            agents.shards.ready[0].latest["s1"]["items"] = [{"cluster": "cart"}]
+            await agent.put(view(2, "/basket.html", seconds=10), key=b"s1")  # followed
+            await agent.put(view(3, "/home", seconds=20), key=b"s1")  # not followed
+    assert len(recommendations(recs)) == 3
+    counters = agents.metrics.counters
+    assert counters["served_scored"] - before["served_scored"] == 2
+    assert counters["served_followed"] - before["served_followed"] == 1
 
 
-def step(cluster: str, n: int, serve: bool = True, learn_next: str | None = None,
-         **extra) -> Step:
-    return Step(cluster=cluster, event_id=f"e{n}", session_id=f"s{n}", event_time=T0,
-                ingest_time=T0, source=[0, n, 0], sequence=1 if serve else 0, serve=serve,
-                features=X if serve else None, learn_next=learn_next,
-                learn_features=X if learn_next else None, **extra)
-
-
-async def test_learn_and_serve_learns_and_recommends_with_the_numbers_behind(app):
-    with patch.object(agents.answers_topic, "send_soon", new=Mock()) as recs:
-        async with agents.learn_and_serve.test_context() as agent:
-            await agent.put(step("home", 0))                       # nothing learned yet
-            for n in range(30):
-                nxt = ["cart", "cart", "drinkware", "apparel", EXIT][n % 5]
-                await agent.put(step("home", n + 1, serve=False, learn_next=nxt))
-            await agent.put(step("cart", 40, serve=False, credit=50.0, first_view=True))
-            await agent.put(step("home", 99))
-    cold, warm = (Recommendation.from_data(answer) for answer in sent_values(recs))
-    assert cold.cold and cold.items == [] and cold.fallback == "popular"
-    assert not warm.cold and warm.fallback is None and warm.policy == "river+q"
-    assert warm.policy_version == 30                       # samples the river model learned
-    clusters = [item.cluster for item in warm.items]
-    assert set(clusters) <= {"cart", "drinkware", "apparel"} and len(clusters) == 3
-    assert [item.score for item in warm.items] == sorted(
-        (item.score for item in warm.items), reverse=True)
-    row = agents.learner.new_row(agents.clusters["home"])
-    assert row.markov.counts == {"cart": 12, "drinkware": 6, "apparel": 6, EXIT: 6}
-    assert row.scores["river"].events == 24               # EXIT labels are learned, not scored
-    assert agents.cluster_values["cart"][1] == 50.0         # page value of cart, shared
-
-
-async def test_learn_and_serve_learns_a_step_sent_again_once_but_answers_it_again(app):
-    with patch.object(agents.answers_topic, "send_soon", new=Mock()) as answers:
-        async with agents.learn_and_serve.test_context() as agent:
-            await agent.put(step("home", 1, learn_next="cart"))
-            await agent.put(step("home", 2, serve=False, learn_next="cart"))
-            # the sessionizer processed the page view of source 1 again: the same step again
-            await agent.put(step("home", 1, learn_next="cart"))
-    row = agents.learner.new_row(agents.clusters["home"])
-    assert row.markov.counts == {"cart": 2} and row.sources == {"0": [2, 0]}
-    assert agents._models._cache["home"][2].n_seen == 2
-    assert [a["event_id"] for a in sent_values(answers)] == ["e1", "e1"]
-
-
-async def test_a_step_that_fails_is_dead_lettered_and_answered_as_failed(app, monkeypatch):
-    monkeypatch.setattr(agents, "_recommend", Mock(side_effect=ValueError("boom")))
-    with patch.object(agents.answers_topic, "send_soon", new=Mock()) as answers, \
-            patch.object(agents, "_dead_letter", new=AsyncMock()) as dead:
-        async with agents.learn_and_serve.test_context() as agent:
-            await agent.put(step("home", 1))
-    assert "internal error: ValueError('boom')" in dead.call_args.args[1]
-    assert sent_values(answers) == [
-        {"session_id": "s1", "sequence": 1, "event_time": T0, "failed": True}]
-
-
-async def test_learn_and_serve_after_a_restart_skips_what_changelog_and_checkpoint_hold(app):
-    async with agents.learn_and_serve.test_context() as agent:
-        await agent.put(step("home", 1, serve=False, learn_next="cart"))
-    row = agents.learner.new_row(agents.clusters["home"])
-    offset, sources, model = agents._models._cache["home"]
-    # as after a restart: the same step delivered again at the same steps offset
-    agents._models._cache["home"] = (offset + 5, sources, model)
-    agents.clusters.data["home"] = dataclasses.replace(row, offset=offset + 5).to_json()
-    async with agents.learn_and_serve.test_context() as agent:
-        await agent.put(step("home", 1, serve=False, learn_next="cart"))
-    row = agents.learner.new_row(agents.clusters["home"])
-    assert row.markov.counts == {"cart": 1} and agents._models._cache["home"][2].n_seen == 1
-
-
-def answer(n: int, sequence: int, session: str = "s") -> Recommendation:
-    return Recommendation(session_id=session, event_id=f"{session}-{n}", sequence=sequence,
-                          cluster="home", items=[RecommendedPage(cluster="cart", score=1.0)],
-                          policy="river+q", policy_version=1, cold=False, fallback=None,
-                          event_time=T0 + sequence, ingest_time=T0, publish_time=0)
-
-
-async def test_answers_are_published_in_the_order_of_the_sessions_page_views(app):
-    with patch.object(agents.recommendations_topic, "send_soon", new=Mock()) as recs:
-        async with agents.publish_in_order.test_context() as agent:
-            for n, sequence in ((2, 2), (3, 3), (1, 1), (9, 1), (4, 4), (2, 2)):
-                await agent.put(answer(n, sequence, session="s" if n != 9 else "t").to_plain(),
-                                key="s")
-    published = [(r.session_id, r.event_id) for r in sent_values(recs)]
-    # held until s-1 came; t is another session; s-2 delivered again goes out again
-    assert published == [("s", "s-1"), ("s", "s-2"), ("s", "s-3"), ("t", "t-9"),
-                         ("s", "s-4"), ("s", "s-2")]
-    assert sent_values(recs)[0].items[0].cluster == "cart"  # the answer, intact
-
-
-async def test_a_failed_answer_takes_its_turn_and_publishes_nothing(app):
-    with patch.object(agents.recommendations_topic, "send_soon", new=Mock()) as recs:
-        async with agents.publish_in_order.test_context() as agent:
-            await agent.put(answer(3, 3).to_plain(), key="s")
-            await agent.put(answer(1, 1).to_plain(), key="s")
-            await agent.put(agents.failed_answer("s", 2, T0 + 2), key="s")
-    assert [r.event_id for r in sent_values(recs)] == ["s-1", "s-3"]
-
-
-async def test_a_tick_publishes_answers_held_too_long_for_a_missing_one(app, monkeypatch):
-    monkeypatch.setattr(agents, "HOLD_MS", 0)
-    with patch.object(agents.recommendations_topic, "send_soon", new=Mock()) as recs:
-        async with agents.publish_in_order.test_context() as agent:
-            await agent.put(answer(3, 3).to_plain(), key="s")  # 1 and 2 never come
-            await agent.put(answer(4, 4).to_plain(), key="s")
-            assert not recs.called
-            await agent.put(agents.TICK)
-    assert [r.event_id for r in sent_values(recs)] == ["s-3", "s-4"]
+async def test_a_shard_behind_the_next_offset_is_caught_up_from_the_log(app, monkeypatch):
+    logged = [(0, b"s1", view(1, "/home"), time.time()),
+              (1, b"s1", view(2, "/basket.html", seconds=10), time.time())]
+    monkeypatch.setattr(agents, "read_pageviews",
+                        lambda config, partition, start, end: iter(logged[start:end + 1]))
+    monkeypatch.setattr(agents.checkpoints, "load",
+                        lambda partition: Shard(partition, agents.learner, agents._timeout_ms))
+    del agents.shards.ready[0]  # lost local state
+    with patch.object(agents, "_produce", new=AsyncMock()) as recs:
+        async with agents.serve.test_context() as agent:
+            agent.sent_offset = 2
+            await agent.put(view(3, "/home", seconds=20), key=b"s1")
+            for _ in range(100):  # the rebuild runs in an executor: put returns before it
+                if recs.call_args_list:
+                    break
+                await asyncio.sleep(0.05)
+    rec = recommendations(recs)[0]
+    assert (rec.event_id, rec.sequence) == ("s1-3", 3)  # the session's state was rebuilt
+    assert agents.shards.ready[0].rows["home"].markov.counts == {"cart": 1}

@@ -69,6 +69,8 @@ def test_merge_sums_live_workers_and_leaves_out_silent_ones():
             metrics.received()
             metrics.recommended(rec(f"c{n}", 10, publish_time=1000 * events + n))
             metrics.scored("river", Score().scored(["a"], "a"))
+            metrics.served(followed=n % 2 == 0)
+        metrics.served_from(50 * events)
         metrics.dead_lettered()
         snaps.append(metrics.snapshot({"lag": {"pv": {partition: events}}, "open_sessions": events,
                                        "tables": {"sessions": events}, "memory_rss_bytes": 100}))
@@ -77,7 +79,11 @@ def test_merge_sums_live_workers_and_leaves_out_silent_ones():
     assert [w["worker"] for w in merged["workers"]] == ["w1", "w2"]
     assert merged["stale_workers"] == ["w3"]
     assert merged["counters"] == {"events_in": 7, "recommendations": 7,
-                                  "cold_recommendations": 0, "dead_letters": 2}
+                                  "cold_recommendations": 0, "dead_letters": 2,
+                                  "repeats_skipped": 0, "served_scored": 7,
+                                  "served_followed": 4}
+    assert merged["served"]["scored"] == 7 and merged["served"]["hit_rate"] == round(4 / 7, 4)
+    assert merged["snapshot_age_ms"] == 200  # the oldest among the live workers
     assert merged["accuracy"]["river"]["total"]["events"] == 7
     assert merged["accuracy"]["river"]["total"]["top1"] == 1.0
     assert merged["lag"] == {"pv": {"0": 3, "1": 4}}

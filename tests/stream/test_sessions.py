@@ -20,15 +20,6 @@ def test_a_gap_longer_than_the_timeout_ends_the_session_and_starts_a_new_one():
     assert state.hits == 1 and state.cluster == "home"
 
 
-def test_a_redelivered_page_view_is_served_again_but_not_learned():
-    state, _ = advance(None, view(1, 0), "home", offset=5, ingest_time=0, timeout_ms=TIMEOUT)
-    state, _ = advance(state, view(2, 10), "cart", offset=6, ingest_time=0, timeout_ms=TIMEOUT)
-    again, steps = advance(state, view(2, 10), "cart", offset=6, ingest_time=0,
-                           timeout_ms=TIMEOUT)
-    assert again == state
-    assert [(s.cluster, s.serve, s.learn_next) for s in steps] == [("cart", True, None)]
-
-
 def test_late_events_do_not_move_the_session_clock_back():
     state, _ = advance(None, view(1, 100), "home", offset=1, ingest_time=0, timeout_ms=TIMEOUT)
     state, _ = advance(state, view(2, 50), "home", offset=2, ingest_time=0, timeout_ms=TIMEOUT)

@@ -55,3 +55,25 @@ def test_windowed_scores_keep_totals_and_the_last_events():
     assert window.total.events == 3 and window.total.top1 == 1
     assert window.recent.as_dict() == {"events": 2, "top1": 0.0, "hr3": 0.5, "hr5": 0.5,
                                        "mrr": 0.25}
+
+
+def test_the_counting_tree_predicts_what_rivers_own_tree_predicts():
+    from river import tree
+
+    from producers.generator import generate
+    from stream.clusters import PageClusterer
+    from stream.evaluate import StreamEvaluator
+    from stream.config import Settings
+
+    evaluator = StreamEvaluator(Settings().learning(), PageClusterer.default())
+    for view in sorted(generate(400, seed=2), key=lambda v: v.timestamp):
+        evaluator.learn_one(view)
+    features = [state.features for state in evaluator.sessions.values()]
+    checked = 0
+    for model in evaluator.models.values():
+        river_tree = model._model
+        for x in features:
+            expected = tree.HoeffdingTreeClassifier.predict_proba_one(river_tree, x)
+            assert river_tree.predict_proba_one(x) == pytest.approx(expected)
+            checked += 1
+    assert checked > 100
