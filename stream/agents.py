@@ -43,7 +43,9 @@ _settings = settings()
 _clusterer = PageClusterer.from_file(_settings.cluster_rules)
 _timeout_ms = int(_settings.session_timeout_s * 1000)
 _recommendations = recommendations_topic.get_topic_name()
-SNAPSHOT_EVERY_S = 1.0
+SNAPSHOT_EVERY_S = 1.0  # snapshots sent to the other workers at most this often
+FOLD_EVERY_S = 0.1  # this worker's own changes reach its merged view this often
+_last_sent = float("-inf")
 REBUILD_RETRY_S = 2.0
 learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
 metrics = WorkerMetrics(worker=f"{socket.gethostname()}:{_settings.web_port}")
@@ -202,23 +204,35 @@ def _recommend(step: Step, shard: Shard) -> dict:
             "publish_time": now}
 
 
-@app.timer(SNAPSHOT_EVERY_S)
-async def publish_snapshots_every_second():
+@app.timer(FOLD_EVERY_S)
+async def share_snapshots():
     await publish_snapshots()
 
 
-async def publish_snapshots() -> None:
-    """Share what the owned shards learned since their last snapshot with every worker."""
-    now = _ms(time.time())
+async def publish_snapshots(force: bool = False) -> None:
+    """Fold what the owned shards learned into this worker's merged view (every 0.1 s), and
+    send it to every other worker (at most every second, or when ``force``)."""
+    global _last_sent
+    now = time.monotonic()
+    send = force or now - _last_sent >= SNAPSHOT_EVERY_S
     for shard in shards.owned():
-        for cluster in sorted(shard.unpublished):
-            snapshot = ClusterSnapshot(
-                partition=shard.partition, cluster=cluster, offset=shard.offset,
-                published_ms=now, row=shard.rows[cluster].to_json(),
-                model_samples=shard.model(cluster).n_seen)
+        for cluster in sorted(shard.unpublished if send else shard.unfolded):
+            snapshot = _snapshot(shard, cluster)
             merged.fold(snapshot)
-            await _produce(_settings.snapshots_topic, snapshot.key.encode(), snapshot.to_bytes())
-        shard.unpublished.clear()
+            if send:
+                await _produce(_settings.snapshots_topic, snapshot.key.encode(),
+                               snapshot.to_bytes())
+        shard.unfolded.clear()
+        if send:
+            shard.unpublished.clear()
+    if send:
+        _last_sent = now
+
+
+def _snapshot(shard: Shard, cluster: str) -> ClusterSnapshot:
+    return ClusterSnapshot(partition=shard.partition, cluster=cluster, offset=shard.offset,
+                           published_ms=_ms(time.time()), row=shard.rows[cluster].to_json(),
+                           model_samples=shard.model(cluster).n_seen)
 
 
 @app.timer(_settings.checkpoint_interval_s)
@@ -228,7 +242,7 @@ async def checkpoint_shards():
 
 @app.on_before_shutdown.connect
 async def _checkpoint_at_shutdown(app, **kwargs):
-    await publish_snapshots()
+    await publish_snapshots(force=True)
     await _checkpoint()
 
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import threading
 from pathlib import Path
 from typing import Iterator
 
 from kafka import KafkaConsumer, TopicPartition
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
 from stream.config import Settings
 from stream.learning.cluster import ClusterLearner
@@ -43,18 +44,16 @@ class ShardCheckpoints:
         self._path, self._learner, self._timeout_ms = path, learner, timeout_ms
         self._options = options or {}
         self._rdict: Rdict | None = None
+        self._opening = threading.Lock()  # shards are loaded in executor threads at once
         self._pending: dict[int, dict[bytes, bytes | None]] = {}  # captured, not yet written
 
     @property
     def _db(self) -> Rdict:
-        if self._rdict is None:  # opened on first use, in the worker, not at import
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            options = Options(raw_mode=True)
-            if "write_buffer_size" in self._options:
-                options.set_write_buffer_size(self._options["write_buffer_size"])
-                options.set_max_write_buffer_number(self._options["max_write_buffer_number"])
-            self._rdict = Rdict(str(self._path), options=options)
-        return self._rdict
+        with self._opening:
+            if self._rdict is None:  # opened on first use, in the worker, not at import
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                self._rdict = Rdict(str(self._path), options=_bounded(self._options))
+            return self._rdict
 
     def load(self, partition: int, **shard_options) -> Shard:
         """The partition's shard as last checkpointed (a fresh one when there is none)."""
@@ -146,6 +145,18 @@ def read_pageviews(config: Settings, partition: int, start: int, end: int | None
                 yield record.offset, record.key, record.value, record.timestamp / 1000
     finally:
         consumer.close()
+
+
+def _bounded(memory: dict) -> Options:
+    """RocksDB options within the memory of ``Settings.table_store_options``."""
+    options = Options(raw_mode=True)
+    if memory:
+        options.set_write_buffer_size(memory["write_buffer_size"])
+        options.set_max_write_buffer_number(memory["max_write_buffer_number"])
+        table = BlockBasedOptions()
+        table.set_block_cache(Cache(memory["block_cache_size"]))
+        options.set_block_based_table_factory(table)
+    return options
 
 
 def _key(partition: int, kind: bytes, name: bytes = b"") -> bytes:

@@ -31,7 +31,7 @@ class Settings:
                               "doc": "Kafka cluster to use; empty = the embedded broker"})
     app_id: str = dataclasses.field(
         default="pagepilot", metadata={"env": "PAGEPILOT_APP_ID",
-                                       "doc": "Faust app id (consumer group, changelog prefix)"})
+                                       "doc": "Faust app id (consumer group, folder of the checkpoints)"})
     pageviews_topic: str = dataclasses.field(
         default="pageviews", metadata={"env": "PAGEPILOT_PAGEVIEWS_TOPIC", "doc": "input topic"})
     snapshots_topic: str = dataclasses.field(
@@ -111,7 +111,7 @@ class Settings:
         default=30.0, metadata={"env": "PAGEPILOT_GROUP_SESSION_TIMEOUT",
                                 "doc": "consumer-group session timeout of the worker (seconds)"})
     checkpoint_interval_s: float = dataclasses.field(
-        default=5.0, metadata={"env": "PAGEPILOT_CHECKPOINT_INTERVAL",
+        default=30.0, metadata={"env": "PAGEPILOT_CHECKPOINT_INTERVAL",
                                "doc": "seconds between local checkpoints of the shards "
                                       "(after a crash, at most this much is re-learned "
                                       "from the pageviews topic)"})

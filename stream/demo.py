@@ -92,6 +92,7 @@ def _print_summary(tally: Tally, stats, events: int, malformed: int, done: bool)
         ("replay rate", f"{stats.rate:,.0f} events/s"),
         ("worker rate", f"{tally.publish_rate:,.0f} events/s"),
         ("latency ingest->publish p50 / p99", f"{p50:,.0f} / {p99:,.0f} ms"),
+        (f"served HR@{top_k(recs)}: next page among the recommended", _share(served(recs))),
     ]
     print("\nSummary" + ("" if done else " (INCOMPLETE: timed out waiting for the worker)"))
     for label, value in rows:
@@ -99,6 +100,35 @@ def _print_summary(tally: Tally, stats, events: int, malformed: int, done: bool)
     reasons = sorted({letter.reason.split(":")[0] for letter in tally.dead_letters})
     print(f"  dead-letter reasons: {'; '.join(reasons)}")
 
+
+
+def served(recs) -> tuple[int, int]:
+    """(followed, scored): of the recommendations that had a next page view in their session,
+    how many had that page's cluster among their items (served hit rate).
+
+    >>> from types import SimpleNamespace as R
+    >>> a = R(session_id="s", sequence=1, cluster="home", items=[R(cluster="cart")])
+    >>> b = R(session_id="s", sequence=2, cluster="cart", items=[R(cluster="home")])
+    >>> c = R(session_id="s", sequence=3, cluster="bags", items=[])
+    >>> served([c, a, b])
+    (1, 2)
+    """
+    followed = scored = 0
+    ordered = sorted(recs, key=lambda rec: (rec.session_id, rec.sequence))
+    for previous, rec in zip(ordered, ordered[1:]):
+        if rec.session_id == previous.session_id and rec.sequence == previous.sequence + 1:
+            scored += 1
+            followed += rec.cluster in {item.cluster for item in previous.items}
+    return followed, scored
+
+
+def top_k(recs) -> int:
+    return max((len(rec.items) for rec in recs), default=0)
+
+
+def _share(counts: tuple[int, int]) -> str:
+    followed, scored = counts
+    return f"{followed / scored:.3f} of {scored:,}" if scored else "-"
 
 
 def worker_scores(config: Settings) -> dict:

@@ -54,7 +54,8 @@ class Shard:
         self.values: dict[str, ClusterValue] = {}  # this shard's own, for Q-targets
         self.dirty_sessions: set[str] = set()  # changed since the last checkpoint
         self.dirty_clusters: set[str] = set()
-        self.unpublished: set[str] = set()  # clusters changed since the last snapshot
+        self.unpublished: set[str] = set()  # clusters changed since the last snapshot sent
+        self.unfolded: set[str] = set()  # ... since this worker's merged view last took them
 
     def apply(self, view: PageView, cluster: str, *, offset: int, ingest_time: int
               ) -> Step | None:
@@ -99,6 +100,7 @@ class Shard:
         self.values[cluster] = learned.published()
         self.dirty_clusters.add(cluster)
         self.unpublished.add(cluster)
+        self.unfolded.add(cluster)
 
     def model(self, cluster: str) -> NextPageModel:
         model = self.models.get(cluster)

@@ -68,17 +68,18 @@ class MergedView:
         self.n_actions = len(ClusterIndex(clusters))  # the clusters and EXIT
         self._snapshots: dict[str, dict[int, ClusterSnapshot]] = {}  # cluster -> partition ->
         self._rows: dict[str, ClusterRow] = {}  # merged, until a snapshot of the cluster comes
-        self._values: dict[str, ClusterValue] | None = None
+        self._values: dict[str, ClusterValue] = {}
+        self._stale: set[str] = set()  # clusters whose value is not merged yet
 
     def fold(self, snapshot: ClusterSnapshot) -> bool:
         """Take ``snapshot`` unless a later one of its key is here already."""
         shards = self._snapshots.setdefault(snapshot.cluster, {})
         current = shards.get(snapshot.partition)
-        if current is not None and current.offset > snapshot.offset:
-            return False
+        if current is not None and current.offset >= snapshot.offset:
+            return False  # ours, read back from the topic, or an older one
         shards[snapshot.partition] = snapshot
         self._rows.pop(snapshot.cluster, None)
-        self._values = None
+        self._stale.add(snapshot.cluster)
         return True
 
     def row(self, cluster: str) -> ClusterRow:
@@ -92,10 +93,11 @@ class MergedView:
         return row
 
     def values(self) -> dict[str, ClusterValue]:
-        """V(s), page value, exit rate and visitors of every cluster learned so far."""
-        if self._values is None:
-            self._values = {cluster: self.row(cluster).published()
-                            for cluster in sorted(self._snapshots)}
+        """V(s), page value, exit rate and visitors of every cluster learned so far (one
+        dict, updated in place as snapshots come)."""
+        while self._stale:
+            cluster = self._stale.pop()
+            self._values[cluster] = self.row(cluster).published()
         return self._values
 
     def model_samples(self, cluster: str) -> int:

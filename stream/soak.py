@@ -16,7 +16,6 @@ import collections
 import dataclasses
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -50,7 +49,7 @@ class Sample:
     interval_rss_bytes: int  # highest since the previous sample
     open_sessions: int | None  # None: the worker's gauges could not be read
     state_bytes: int  # the worker's data directory on disk, as du counts it
-    state_parts: dict  # the same by part: "models", "sessions table", ...
+    state_parts: dict  # the same by part: "shards" (the checkpoints), ...
     lag: int | None  # page views and steps the worker has not read yet
     event_time_ms: int | None  # latest event time recommended
 
@@ -246,13 +245,13 @@ def worker_gauges(config: Settings) -> tuple[int | None, int | None]:
 
 def disk_usage(datadir: Path) -> dict[str, int]:
     """Bytes on disk of a worker's data directory, as ``du`` counts them, by part: each
-    table (its partitions and backups together), the model checkpoints, ... Files that
-    vanish while they are counted (RocksDB compacts) are skipped.
+    directory under it (``shards``: the checkpoints of sessions and models). Files that vanish
+    while they are counted (RocksDB compacts) are skipped.
 
     >>> disk_usage(Path("/nonexistent"))
     {}
-    >>> _part(Path("v1/tables/sessions-3.db/000012.sst")), _part(Path("models/LOG"))
-    ('sessions table', 'models')
+    >>> _part(Path("shards/000012.sst"))
+    'shards'
     """
     parts: dict[str, int] = {}
     for root, _dirs, files in os.walk(datadir):
@@ -268,10 +267,7 @@ def disk_usage(datadir: Path) -> dict[str, int]:
 
 
 def _part(relative: Path) -> str:
-    names = relative.parts
-    if len(names) > 3 and names[1] == "tables":
-        return re.sub(r"-(\d+\.db|backups)$", "", names[2]) + " table"
-    return names[0]
+    return relative.parts[0]
 
 
 def halves(result: SoakResult) -> dict[str, tuple[float, float]] | None:
@@ -299,7 +295,7 @@ def halves(result: SoakResult) -> dict[str, tuple[float, float]] | None:
 
     return {"RSS MB": both(lambda s: s.interval_rss_bytes / MB),
             "open sessions": both(lambda s: s.open_sessions),
-            "sessions table MB": both(lambda s: s.state_parts.get("sessions table", 0) / MB),
+            "shards MB": both(lambda s: s.state_parts.get("shards", 0) / MB),
             "state dir MB": both(lambda s: s.state_bytes / MB)}
 
 
@@ -346,7 +342,7 @@ def _growth(before, after) -> str:
 
 _COLUMNS = (("wall", 8), ("produced", 10), ("recommended", 12), ("rate/s", 7), ("lag", 6),
             ("sessions", 9), ("RSS MB", 7), ("peak MB", 8), ("state MB", 9),
-            ("sess. MB", 9), ("event time", 17))
+            ("shards MB", 9), ("event time", 17))
 
 
 def _header() -> str:
@@ -361,7 +357,7 @@ def _row(sample: Sample, previous: Sample | None, last: bool) -> str:
              f"{rate:,.0f}", _or_dash(sample.lag), _or_dash(sample.open_sessions),
              f"{sample.rss_bytes / MB:,.0f}", f"{sample.peak_rss_bytes / MB:,.0f}",
              f"{sample.state_bytes / MB:,.1f}",
-             f"{sample.state_parts.get('sessions table', 0) / MB:,.1f}",
+             f"{sample.state_parts.get('shards', 0) / MB:,.1f}",
              _date(sample.event_time_ms) if sample.event_time_ms else "-")
     line = " ".join(cell.rjust(width) for cell, (_name, width) in zip(cells, _COLUMNS))
     return line + ("  (end)" if last else "")

@@ -1,6 +1,10 @@
 """Replay → real broker → real Faust worker → recommendations, with malformed input mixed in."""
 
 import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,16 @@ from stream.clusters import PageClusterer
 from stream.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
+
+
+def lookup(config, session_id: str) -> tuple[int, dict]:
+    url = (f"http://127.0.0.1:{config.web_port}/api/sessions/"
+           f"{urllib.parse.quote(session_id)}/recommendation")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
 
 
 def test_every_valid_event_gets_one_recommendation_and_bad_ones_are_dead_lettered(
@@ -37,12 +51,18 @@ def test_every_valid_event_gets_one_recommendation_and_bad_ones_are_dead_lettere
         assert tally.wait_for(len(events), len(bad), timeout_s=180), worker.log_tail()
         # let stragglers (duplicates, stray extra dead letters) arrive before counting
         tally.wait_for(len(events) + 1, len(bad) + 1, timeout_s=3)
+        latest = lookup(config, events[-1].session_id)
+        unknown = lookup(config, "no-such-session")
     finally:
         tally.stop()
         worker.stop()
 
     assert set(tally.recommendations) == {view.event_id for view in events}
     assert tally.duplicates == 0
+    # a website asks for a session's latest recommendation over HTTP
+    assert latest[0] == 200 and latest[1]["event_id"] == events[-1].event_id
+    assert latest[1] == tally.recommendations[events[-1].event_id].to_plain()
+    assert unknown[0] == 404 and "no open session" in unknown[1]["error"]
     clusterer = PageClusterer.default()
     for view in events:
         rec = tally.recommendations[view.event_id]

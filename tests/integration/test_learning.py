@@ -1,12 +1,14 @@
 """Learning state through the real broker: it survives restarts and lost local state, and
 two workers answer every page view once."""
 
+import itertools
 import json
 import shutil
 import time
 import urllib.request
 
 import pytest
+from kafka.partitioner.default import murmur2
 
 from consumers.tally import Tally
 from producers.generator import generate
@@ -14,6 +16,7 @@ from producers.replay import encode, make_producer
 from stream import broker
 from stream.clusters import PageClusterer
 from stream.models import PageView
+from stream.agents import SNAPSHOT_EVERY_S
 from stream.processes import WorkerProcess, wait_until_idle
 
 pytestmark = pytest.mark.integration
@@ -33,16 +36,23 @@ def send(config, views):
 START_MS = 1_501_545_600_000  # the generator's first day, 2017-08-01
 
 
-def probes(tag: str) -> list[PageView]:
+def probes(tag: str, partitions: int = 4) -> list[PageView]:
     """Landing page views of new sessions: answered, but they teach the models nothing.
 
     Their event time is the start of the sample, so they do not move the stream's clock and
-    close no session (which would teach the models the exit).
+    close no session (which would teach the models the exit). The n-th probe of every tag is
+    on the same input partition: a shard answers with its own River model.
     """
-    return [PageView(event_id=f"probe-{tag}-{n}", session_id=f"probe-{tag}-{n}",
-                     visitor_id="probe", timestamp=START_MS, page_path=page,
-                     device="desktop", channel="Direct")
-            for n, page in enumerate(PROBE_PAGES)]
+    return [PageView(event_id=session, session_id=session, visitor_id="probe",
+                     timestamp=START_MS, page_path=page, device="desktop", channel="Direct")
+            for n, page in enumerate(PROBE_PAGES)
+            for session in [_on_partition(f"probe-{tag}-{n}", n % partitions, partitions)]]
+
+
+def _on_partition(name: str, partition: int, partitions: int) -> str:
+    """``name`` with the first suffix that the producers' partitioner puts on ``partition``."""
+    return next(f"{name}-{salt}" for salt in itertools.count()
+                if (murmur2(f"{name}-{salt}".encode()) & 0x7FFFFFFF) % partitions == partition)
 
 
 def answers(tally: Tally, tag: str) -> list:
@@ -54,7 +64,7 @@ def answers(tally: Tally, tag: str) -> list:
 def test_models_and_q_values_survive_a_restart_and_lost_local_state(run_settings, tmp_path):
     config = run_settings()
     broker.ensure_topics(config, config.topic_partitions())
-    events = list(generate(400, seed=9))
+    events = list(generate(800, seed=9))  # each shard's River models warm up on a quarter
     half = len(events) // 2
     tally = Tally(config).start()
     try:
@@ -62,6 +72,7 @@ def test_models_and_q_values_survive_a_restart_and_lost_local_state(run_settings
         send(config, events[:half])
         assert tally.wait_for(half, timeout_s=240), worker.log_tail()
         wait_until_idle(config)
+        time.sleep(2 * SNAPSHOT_EVERY_S)  # serving reads snapshots: let them catch up
         send(config, probes("before"))
         assert tally.wait_for(half + len(PROBE_PAGES), timeout_s=120), worker.log_tail()
         worker.stop()
@@ -71,7 +82,7 @@ def test_models_and_q_values_survive_a_restart_and_lost_local_state(run_settings
         assert tally.wait_for(half + 2 * len(PROBE_PAGES), timeout_s=120), worker.log_tail()
         worker.stop()
 
-        shutil.rmtree(config.data_dir)  # local state lost: changelogs and the steps topic
+        shutil.rmtree(config.data_dir)  # local state lost: rebuilt from the pageviews topic
         worker = WorkerProcess(config, tmp_path / "w3.log").start()
         send(config, probes("rebuilt"))
         assert tally.wait_for(half + 3 * len(PROBE_PAGES), timeout_s=120), worker.log_tail()
@@ -86,7 +97,7 @@ def test_models_and_q_values_survive_a_restart_and_lost_local_state(run_settings
     assert sum(fallback is None for _c, fallback, _v, _i in before) >= 4  # warm models
     assert answers(tally, "restarted") == before
     assert answers(tally, "rebuilt") == before
-    assert "rebuilt the model of" in rebuilt_log
+    assert "page views from the pageviews log" in rebuilt_log
     assert {view.event_id for view in events} <= set(tally.recommendations)
 
 

@@ -92,7 +92,7 @@ async def test_recommendations_come_from_the_merged_snapshots(app):
                 await agent.put(view(2, "/basket.html", session, n * 60 + 10),
                                 key=session.encode())
             assert not agents.merged.clusters()  # nothing published yet
-            await agents.publish_snapshots()
+            await agents.publish_snapshots(force=True)
             await agent.put(view(1, "/home", "new", 3600), key=b"new")
     keys = {key for key, _value in produced(recs, agents._settings.snapshots_topic)}
     assert b"0/home" in keys and b"0/cart" in keys

@@ -29,7 +29,7 @@ def test_a_short_soak_measures_the_worker_row_by_row(run_settings, tmp_path):
     assert result.samples, out.getvalue()
     assert all(s.rss_bytes > 0 and s.peak_rss_bytes >= s.rss_bytes for s in result.samples)
     assert all(s.state_bytes == sum(s.state_parts.values()) for s in result.samples)
-    assert set(result.samples[-1].state_parts) >= {"models", "sessions table", "clusters table"}
+    assert set(result.samples[-1].state_parts) == {"shards"}
     assert any(s.open_sessions is not None for s in result.samples), out.getvalue()
     assert all(s.open_sessions <= 300 for s in result.samples if s.open_sessions is not None)
     last = result.samples[-1]
@@ -44,7 +44,7 @@ def test_a_short_soak_measures_the_worker_row_by_row(run_settings, tmp_path):
 def test_the_summary_says_whether_memory_and_sessions_stayed_flat():
     rows = [Sample(wall_s=t, produced=0, recommended=0, rss_bytes=mb * MB,
                    peak_rss_bytes=mb * MB, interval_rss_bytes=mb * MB, open_sessions=sessions,
-                   state_bytes=10 * MB, state_parts={"sessions table": MB}, lag=0,
+                   state_bytes=10 * MB, state_parts={"shards": MB}, lag=0,
                    event_time_ms=t * 3_600_000)
             for t, (mb, sessions) in enumerate([(80, 5), (100, 40), (101, 42), (104, 41),
                                                 (150, 41)])]
@@ -57,7 +57,7 @@ def test_the_summary_says_whether_memory_and_sessions_stayed_flat():
     text = out.getvalue()
     assert "RSS MB 101.0 -> 150.0 (+49%, GREW)" in text
     assert "open sessions 42 -> 41 (-2%, flat)" in text
-    assert "sessions table MB 1.0 -> 1.0 (+0%, flat)" in text
+    assert "shards MB 1.0 -> 1.0 (+0%, flat)" in text
     assert "state dir MB 10.0 -> 10.0 (+0%, flat)" in text
 
 

@@ -77,3 +77,15 @@ def test_the_counting_tree_predicts_what_rivers_own_tree_predicts():
             assert river_tree.predict_proba_one(x) == pytest.approx(expected)
             checked += 1
     assert checked > 100
+
+
+def test_the_popular_rank_is_the_place_in_the_popular_ranking():
+    from stream.learning.cluster import ClusterValue, _popular_rank, popular_ranking
+
+    values = {c: ClusterValue(visitors=n) for c, n in
+              {"a": 5, "b": 9, "c": 5, "d": 0, "e": 1}.items()}
+    ranking = popular_ranking(values)
+    for label in values:
+        expected = ranking.index(label) + 1 if label in ranking else 0
+        assert _popular_rank(label, values) == expected
+    assert _popular_rank("missing", values) == 0
