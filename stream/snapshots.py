@@ -14,7 +14,7 @@ values; they change only when a snapshot is folded in, so serving reads read-onl
 ...                               row={"markov": counts, "q": {"q": [0.0, 3.0, 0.0],
 ...                                    "visits": [0, sum(counts.values()), 0]},
 ...                                    "page_value": {"unique_views": 1, "credited": 5.0},
-...                                    "scores": {}, "offset": -1, "sources": {}},
+...                                    "scores": {}},
 ...                               model_samples=2))
 >>> row = view.row("home")
 >>> row.markov.counts, row.page_value.value, view.values()["home"].visitors

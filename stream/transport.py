@@ -4,12 +4,10 @@ processed.
 Faust hard-codes ``fetch_max_wait_ms=1500`` for the worker's consumer, and aiokafka leaves
 partitions that still hold buffered records out of its next fetch request. When the broker
 then has nothing new for the partitions that *are* in the request, it holds the request for
-the full 1.5 s, and records waiting on the other partitions (our internal steps topic, say)
+the full 1.5 s, and records waiting on the other partitions
 wait with it: seconds of latency at moderate load. A short wait bounds that stall.
 
-Our producer's flush, which Faust calls before every commit, waits for every message
-buffered so far; Faust's own gives up after 0.1 s without a send. Our consumer also never
-commits past a message that was not processed. Faust does, in two ways: around a rebalance
+Our consumer never commits past a message that was not processed. Faust does, in two ways: around a rebalance
 its streams skip messages taken from their buffers (fetched under an older consumer
 generation, or while the flow is stopped) and acknowledge them as if processed; and it
 commits past a hole of exactly one offset at the committed position (a message never
@@ -23,7 +21,6 @@ The app's ``broker_credentials`` come from :func:`broker_credentials`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import faust
@@ -88,20 +85,8 @@ def hole_at_head(committed: int | None, acked: list | None, in_fetch_gap=None) -
     return not (in_fetch_gap and in_fetch_gap(committed))
 
 
-class Producer(aiokafka.Producer):
-    async def flush(self) -> None:
-        # Faust's buffer flush gives up once 0.1 s passes without a send (a busy event loop),
-        # and a commit follows it: offsets could be committed before their outputs exist.
-        # Wait for everything buffered now to be sent, then for Kafka to acknowledge it.
-        buffered = list(self.buffer.pending._queue)  # FutureMessages, done once sent
-        if buffered:
-            await asyncio.wait(buffered)
-        await super().flush()
-
-
 class Transport(aiokafka.Transport):
     Consumer = Consumer
-    Producer = Producer
 
 
 def broker_credentials(config: Settings) -> faust.types.auth.CredentialsT | None:

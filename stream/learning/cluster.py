@@ -1,10 +1,10 @@
 """Everything learned about one page cluster, and the one place that learns it.
 
-The worker keeps a :class:`ClusterRow` per cluster in a changelogged table on the partition
-of that cluster, the cluster's River model in a local checkpoint, and publishes a small
-:class:`ClusterValue` per cluster to every worker (a GlobalTable): V(s), page value, exit
-rate and traffic, which other clusters' Q-updates and rankings need. ``pagepilot evaluate``
-keeps the same three in dicts and calls the same :class:`ClusterLearner`.
+Each shard (:class:`stream.shard.Shard`) keeps a :class:`ClusterRow` and a River model per
+cluster, and a :class:`ClusterValue` per cluster (V(s), page value, exit rate, traffic),
+which its Q-updates and the popularity baseline need; the policy reads the same values
+merged over every shard. The worker, ``pagepilot evaluate`` and the report all learn through
+the same :class:`ClusterLearner`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ MODEL_NAMES = ("river", "markov", "popular")
 
 @dataclasses.dataclass(frozen=True)
 class ClusterValue:
-    """What every partition needs to know of a cluster (published through a GlobalTable)."""
+    """What Q-targets and rankings need to know of a cluster."""
 
     value: float = 0.0        # V(s) = max_a Q(s, a)
     page_value: float = 0.0   # Google Analytics page value
@@ -42,24 +42,16 @@ class ClusterValue:
 
 @dataclasses.dataclass(frozen=True)
 class ClusterRow:
-    """The changelogged learning state of one cluster.
-
-    ``sources`` holds, per pageviews partition, the source (offset, index) of the last step
-    applied to this row (see :func:`accepts`): a step sent or delivered again is recognised
-    and not applied twice. ``offset`` is the steps-topic offset of that last step, up to
-    which the cluster's model catches up from the log when its checkpoint is older.
-    """
+    """The learning state of one cluster (in one shard, or merged over all). A shard applies
+    each input offset once, so a row needs no marks of its own against repeats."""
 
     q: QRow
-    offset: int = -1
-    sources: Mapping[str, list] = dataclasses.field(default_factory=dict)
     markov: NextPageCounts = NextPageCounts()
     page_value: PageValueStats = PageValueStats()
     scores: Mapping[str, Score] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"offset": self.offset, "sources": dict(self.sources),
-                "q": self.q.to_json(), "markov": self.markov.to_json(),
+        return {"q": self.q.to_json(), "markov": self.markov.to_json(),
                 "page_value": self.page_value.to_json(),
                 "scores": {name: score.to_json() for name, score in self.scores.items()}}
 
@@ -67,8 +59,8 @@ class ClusterRow:
     def from_json(cls, data: dict | None, n_actions: int) -> "ClusterRow":
         if not data:
             return cls(q=QRow.empty(n_actions))
-        return cls(q=QRow.from_json(data["q"], n_actions), offset=data["offset"],
-                   sources=data["sources"], markov=NextPageCounts.from_json(data["markov"]),
+        return cls(q=QRow.from_json(data["q"], n_actions),
+                   markov=NextPageCounts.from_json(data["markov"]),
                    page_value=PageValueStats.from_json(data["page_value"]),
                    scores={name: Score.from_json(s) for name, s in data["scores"].items()})
 
@@ -117,13 +109,13 @@ class ClusterLearner:
         return rank
 
     def learn_row(self, row: ClusterRow, step: Step, river_rank: int | None,
-                  values: Mapping[str, ClusterValue], offset: int = -1) -> ClusterRow:
+                  values: Mapping[str, ClusterValue]) -> ClusterRow:
         """The row after ``step``: scores, Markov counts, Q-row and page value.
 
-        A step that only serves (no label, no new visitor, no credit), or that was applied
-        before, changes nothing: the row is returned as it is, so it need not be written.
+        A step that only serves (no label, no new visitor, no credit) changes nothing: the
+        row is returned as it is.
         """
-        if not accepts(row.sources, step):
+        if not (step.learn_next or step.first_view or step.credit):
             return row
         scores, markov, q = row.scores, row.markov, row.q
         label = step.learn_next
@@ -137,8 +129,7 @@ class ClusterLearner:
         page_value = row.page_value.viewed() if step.first_view else row.page_value
         if step.credit:
             page_value = page_value.credited_with(step.credit)
-        return ClusterRow(q=q, offset=offset, sources=advanced(row.sources, step),
-                          markov=markov, page_value=page_value, scores=scores)
+        return ClusterRow(q=q, markov=markov, page_value=page_value, scores=scores)
 
     def _scored(self, scores, river_rank, markov, values, label) -> dict:
         started = time.perf_counter()
@@ -155,23 +146,6 @@ class ClusterLearner:
         reward = 0.0 if terminal else target.page_value + step.learn_revenue
         return q.learned(self.index.index(step.learn_next), reward, target.value, terminal,
                          self.config.gamma, self.config.omega)
-
-
-def accepts(sources: Mapping[str, list], step: Step) -> bool:
-    """Whether ``step`` changes what its cluster has learned from ``sources``.
-
-    Steps of one pageviews partition reach a cluster in the order of their sources the first
-    time, so a step whose source is not above the last applied one was applied before.
-    """
-    partition, offset, index = step.source
-    changes = step.learn_next or step.first_view or step.credit
-    return bool(changes) and [offset, index] > sources.get(str(partition), [-1, -1])
-
-
-def advanced(sources: Mapping[str, list], step: Step) -> dict[str, list]:
-    """``sources`` once ``step`` is applied."""
-    partition, offset, index = step.source
-    return {**sources, str(partition): [offset, index]}
 
 
 def _popular_rank(label: str, values: Mapping[str, ClusterValue]) -> int:
