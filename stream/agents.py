@@ -23,6 +23,7 @@ import socket
 import time
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from stream.app import app
@@ -46,7 +47,8 @@ _recommendations = recommendations_topic.get_topic_name()
 SNAPSHOT_EVERY_S = 1.0  # snapshots sent to the other workers at most this often
 FOLD_EVERY_S = 0.1  # this worker's own changes reach its merged view this often
 _last_sent = float("-inf")
-REBUILD_RETRY_S = 2.0
+_next_checkpoint = -1  # the partition of the shard checkpointed last
+REBUILD_RETRY_S = 2.0  # after a Kafka error, rebuilding or reading snapshots again
 learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
 metrics = WorkerMetrics(worker=f"{socket.gethostname()}:{_settings.web_port}")
 merged = MergedView(_clusterer.clusters)
@@ -87,9 +89,9 @@ class Shards:
                 try:
                     shard = await loop.run_in_executor(None, _caught_up, shard, partition, upto)
                     break
-                except Exception as exc:  # Kafka unreachable: the shard waits, nothing lost
-                    log.warning("shard %d: reading the pageviews log failed (%r); retrying",
-                                partition, exc)
+                except Exception:  # Kafka unreachable: the shard waits, nothing lost
+                    log.warning("shard %d: rebuilding from its checkpoint and the pageviews "
+                                "log failed; retrying", partition, exc_info=True)
                     await asyncio.sleep(REBUILD_RETRY_S)
             shard.on_scored = metrics.scored
             self.ready[partition] = shard
@@ -120,9 +122,10 @@ def _caught_up(shard: Shard | None, partition: int, upto: int | None) -> Shard:
 
 @app.on_partitions_assigned.connect
 async def _prepare_assigned(app, assigned, **kwargs):
-    """Rebuild newly assigned shards at once, not when their next page view comes."""
+    """Bring assigned shards up to the committed offsets at once, not when their next page
+    view comes (a shard this worker held before may have been moved on by another)."""
     for tp in assigned:
-        if tp.topic == pageviews_topic.get_topic_name() and tp.partition not in shards.ready:
+        if tp.topic == pageviews_topic.get_topic_name():
             asyncio.ensure_future(shards.prepare(tp.partition, None))
 
 
@@ -235,20 +238,26 @@ def _snapshot(shard: Shard, cluster: str) -> ClusterSnapshot:
                            model_samples=shard.model(cluster).n_seen)
 
 
-@app.timer(_settings.checkpoint_interval_s)
+@app.timer(_settings.checkpoint_interval_s / _settings.partitions)
 async def checkpoint_shards():
-    await _checkpoint()
+    """One shard per tick, in turn, so each pause of the event loop to capture (the River
+    models are pickled) is a fraction of what capturing all of them at once would be."""
+    ready = sorted(shards.ready)
+    if ready:
+        global _next_checkpoint
+        _next_checkpoint = next((p for p in ready if p > _next_checkpoint), ready[0])
+        await _checkpoint([shards.ready[_next_checkpoint]])
 
 
 @app.on_before_shutdown.connect
 async def _checkpoint_at_shutdown(app, **kwargs):
     await publish_snapshots(force=True)
-    await _checkpoint()
+    await _checkpoint(list(shards.ready.values()))
 
 
-async def _checkpoint() -> None:
-    """Capture every shard now, and write it once everything sent so far is in Kafka."""
-    for shard in list(shards.ready.values()):
+async def _checkpoint(some: list[Shard]) -> None:
+    """Capture the shards now, and write them once everything sent so far is in Kafka."""
+    for shard in some:
         checkpoints.capture(shard)
     await app.producer.flush()
     checkpoints.write()
@@ -257,8 +266,20 @@ async def _checkpoint() -> None:
 @app.task
 async def follow_snapshots():
     """Fold every shard's snapshots into the merged view: all of the compacted topic, then
-    what comes, for as long as the worker runs."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    what comes, for as long as the worker runs (reading it again from the start after a
+    Kafka error: older and equal snapshots are ignored)."""
+    while True:
+        try:
+            await _read_snapshots()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("reading the snapshots topic failed; reading it again",
+                        exc_info=True)
+            await asyncio.sleep(REBUILD_RETRY_S)
+
+
+async def _read_snapshots() -> None:
     consumer = AIOKafkaConsumer(**_settings.kafka_options(), enable_auto_commit=False,
                                 auto_offset_reset="earliest",
                                 client_id=f"{_settings.app_id}-snapshots-reader")

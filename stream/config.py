@@ -112,13 +112,13 @@ class Settings:
                                 "doc": "consumer-group session timeout of the worker (seconds)"})
     checkpoint_interval_s: float = dataclasses.field(
         default=30.0, metadata={"env": "PAGEPILOT_CHECKPOINT_INTERVAL",
-                               "doc": "seconds between local checkpoints of the shards "
-                                      "(after a crash, at most this much is re-learned "
+                               "doc": "seconds between two local checkpoints of a shard "
+                                      "(after a crash, about this much is learned again "
                                       "from the pageviews topic)"})
     table_memory_mb: int = dataclasses.field(
         default=16, metadata={"env": "PAGEPILOT_TABLE_MEMORY_MB",
-                              "doc": "RocksDB memory per table partition: write buffers and "
-                                     "block cache (MiB)"})
+                              "doc": "RocksDB memory of the shards' checkpoint store: "
+                                     "write buffers and block cache (MiB)"})
     security_protocol: str = dataclasses.field(
         default="PLAINTEXT", metadata={"env": "KAFKA_SECURITY_PROTOCOL",
                                        "doc": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"})
@@ -175,9 +175,9 @@ class Settings:
                               blend_bounce=self.blend_bounce)
 
     def table_store_options(self) -> dict:
-        """RocksDB options of each table partition, within ``table_memory_mb``: two write
-        buffers of a quarter and a block cache of half (Faust's defaults allow three 64 MiB
-        buffers and a 2 GiB cache to every partition of every table)."""
+        """RocksDB options of the checkpoint store, within ``table_memory_mb``: two write
+        buffers of a quarter and a block cache of half (RocksDB's defaults allow 64 MiB
+        buffers)."""
         mib = 1024 * 1024
         buffer = max(1, self.table_memory_mb // 4) * mib
         return {"write_buffer_size": buffer, "max_write_buffer_number": 2,

@@ -51,6 +51,8 @@ function kpis(m) {
     ["latency p50 / p99 ms", `${fmt(m.latency_ms.p50)} / ${fmt(m.latency_ms.p99)}`],
     ["consumer lag", fmt(lag)],
     ["river HR@3 (recent)", river.events ? fmt(river.hr3, 3) : "–"],
+    ["served HR@k (followed)", m.served.hit_rate === null ? "–" : fmt(m.served.hit_rate, 3)],
+    ["snapshot age ms", m.snapshot_age_ms === null ? "–" : fmt(m.snapshot_age_ms)],
     ["open sessions", fmt(m.open_sessions)],
     ["mean V(s)", fmt(m.values.mean_q, 1)],
     ["mean page value", fmt(m.values.mean_page_value, 2)],
@@ -94,9 +96,10 @@ function drawCharts(m) {
     line("p50", h => h.latency_ms.p50), line("p95", h => h.latency_ms.p95),
     line("p99", h => h.latency_ms.p99),
   ], layout("Latency, ingest to publish (last 60 s)", "ms"), PLOT_CONFIG);
-  Plotly.react("chart-accuracy", MODELS.map(name =>
+  Plotly.react("chart-accuracy", [...MODELS.map(name =>
     line(name, h => h.accuracy[name].window.events ? h.accuracy[name].window.hr3 : null)),
-    layout("Next-page HR@3, recent window (prequential)", "hit rate",
+    line("served (followed)", h => h.served.hit_rate_recent)],
+    layout("Next-page HR@3 (prequential, recent) and served HR@k (last 10 s)", "hit rate",
            { yaxis: { title: { text: "hit rate" }, range: [0, 1] } }), PLOT_CONFIG);
   const bars = Object.entries(m.lag).map(([topic, parts]) => ({
     type: "bar", name: esc(topic), x: Object.keys(parts).map(p => `p${p}`), y: Object.values(parts),
