@@ -48,6 +48,9 @@ SNAPSHOT_EVERY_S = 1.0  # snapshots sent to the other workers at most this often
 FOLD_EVERY_S = 0.1  # this worker's own changes reach its merged view this often
 _last_sent = float("-inf")
 _next_checkpoint = -1  # the partition of the shard checkpointed last
+# Held from a page view's learning until its answer is with the producer: a checkpoint is
+# captured between two page views, so every offset it covers has its answer sent.
+_answering = asyncio.Lock()
 REBUILD_RETRY_S = 2.0  # after a Kafka error, rebuilding or reading snapshots again
 learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
 metrics = WorkerMetrics(worker=f"{socket.gethostname()}:{_settings.web_port}")
@@ -137,17 +140,22 @@ async def serve(stream):
         if message.offset <= shard.offset:  # processed before a checkpoint: answered already
             metrics.skipped_repeat()
             continue
-        try:
-            data = _serve_one(shard, message)
-            await _produce(_recommendations, message.key, _json(data))
-        except InvalidEvent as exc:
-            shard.skip(message.offset)
-            await _dead_letter(message, str(exc))
-        except Exception as exc:  # an escaping error would stall the partition
-            log.exception("page view at %s[%s]@%s failed", message.topic,
-                          message.partition, message.offset)
-            shard.skip(message.offset)
-            await _dead_letter(message, f"internal error: {exc!r}")
+        async with _answering:
+            await _answer(shard, message)
+
+
+async def _answer(shard: Shard, message) -> None:
+    try:
+        data = _serve_one(shard, message)
+        await _produce(_recommendations, message.key, _json(data))
+    except InvalidEvent as exc:
+        shard.skip(message.offset)
+        await _dead_letter(message, str(exc))
+    except Exception as exc:  # an escaping error would stall the partition
+        log.exception("page view at %s[%s]@%s failed", message.topic,
+                      message.partition, message.offset)
+        shard.skip(message.offset)
+        await _dead_letter(message, f"internal error: {exc!r}")
 
 
 def _serve_one(shard: Shard, message) -> dict:
@@ -219,15 +227,15 @@ async def publish_snapshots(force: bool = False) -> None:
     now = time.monotonic()
     send = force or now - _last_sent >= SNAPSHOT_EVERY_S
     for shard in shards.owned():
-        for cluster in sorted(shard.unpublished if send else shard.unfolded):
-            snapshot = _snapshot(shard, cluster)
+        changed, shard.unfolded = shard.unfolded, set()
+        if send:
+            changed, shard.unpublished = shard.unpublished, set()
+        snapshots = [_snapshot(shard, cluster) for cluster in sorted(changed)]
+        for snapshot in snapshots:  # all taken before the first await: one moment's state
             merged.fold(snapshot)
             if send:
                 await _produce(_settings.snapshots_topic, snapshot.key.encode(),
                                snapshot.to_bytes())
-        shard.unfolded.clear()
-        if send:
-            shard.unpublished.clear()
     if send:
         _last_sent = now
 
@@ -257,8 +265,10 @@ async def _checkpoint_at_shutdown(app, **kwargs):
 
 async def _checkpoint(some: list[Shard]) -> None:
     """Capture the shards now, and write them once everything sent so far is in Kafka."""
-    for shard in some:
-        checkpoints.capture(shard)
+    async with _answering:
+        for shard in some:
+            if shards.ready.get(shard.partition) is shard:  # not while it is being rebuilt
+                checkpoints.capture(shard)
     await app.producer.flush()
     checkpoints.write()
 
