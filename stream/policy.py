@@ -49,10 +49,9 @@ def rank(proba: dict[str, float], row: ClusterRow, values: Mapping[str, ClusterV
     scale = max((abs(v) for v in q.values()), default=0.0) or 1.0
     w_p, w_b = config.blend_probability, config.blend_bounce
     none = ClusterValue()
-    scored = sorted(
-        ((round((1 - w_p) * q[c] / scale + w_p * p - w_b * values.get(c, none).exit_rate, 6),
-          round(p, 6), c) for c, p in proba.items()),
-        key=lambda t: (-t[0], -t[1], t[2]))
-    return [{"cluster": c, "score": score, "probability": p, "q": round(q[c], 6),
-             "page_value": round(values.get(c, none).page_value, 6)}
+    scored = [((1 - w_p) * q[c] / scale + w_p * p - w_b * values.get(c, none).exit_rate, p, c)
+              for c, p in proba.items()]
+    scored.sort(key=lambda t: (-round(t[0], 6), -round(t[1], 6), t[2]))  # as published
+    return [{"cluster": c, "score": round(score, 6), "probability": round(p, 6),
+             "q": round(q[c], 6), "page_value": round(values.get(c, none).page_value, 6)}
             for score, p, c in scored[:config.top_k]]

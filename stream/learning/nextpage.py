@@ -67,7 +67,7 @@ class CountingTree(tree.HoeffdingTreeClassifier):
     """
 
     def predict_proba_one(self, x):
-        proba = dict.fromkeys(sorted(self.classes), 0.0)
+        proba = dict.fromkeys(self._sorted_classes(), 0.0)
         root = self._root
         if root is None:
             return proba
@@ -76,6 +76,13 @@ class CountingTree(tree.HoeffdingTreeClassifier):
         if total:
             proba.update({c: n / total for c, n in leaf.stats.items()})
         return proba
+
+    def _sorted_classes(self) -> list:
+        """``sorted(self.classes)``, sorted again only when a class was added."""
+        cached = self.__dict__.get("_sorted")  # absent in a tree pickled before this cache
+        if cached is None or len(cached) != len(self.classes):
+            cached = self.__dict__["_sorted"] = sorted(self.classes)
+        return cached
 
 
 def _hoeffding(seed: int):

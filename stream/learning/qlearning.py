@@ -161,7 +161,10 @@ class QRow:
         q, visits = self.q.copy(), self.visits.copy()
         _td_update(q, visits, action, reward, next_value, terminal, gamma, omega)
         q.flags.writeable = visits.flags.writeable = False
-        return QRow(q, visits)
+        row = object.__new__(QRow)  # the arrays are checked already: skip __post_init__
+        object.__setattr__(row, "q", q)
+        object.__setattr__(row, "visits", visits)
+        return row
 
     def to_json(self) -> dict:
         return {"q": self.q.tolist(), "visits": self.visits.tolist()}
