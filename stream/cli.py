@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="broker, worker and replay of the bundled sample")
     demo.add_argument("--sessions", type=int, default=600)
     demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--max-rate", type=float, default=150.0,
+    demo.add_argument("--max-rate", type=float, default=300.0,
                       help="replay rate in events/s (0: as fast as possible)")
     demo.add_argument("--stay", action="store_true",
                       help="keep the worker and its dashboard running until Ctrl-C")

@@ -22,7 +22,7 @@ from stream.processes import embedded_broker, run_config, worker_running
 from stream.progress import Progress
 
 
-def run_demo(sessions: int = 600, seed: int = 7, max_rate: float | None = 150.0,
+def run_demo(sessions: int, seed: int, max_rate: float | None,
              malformed: int = 24, timeout_s: float = 600.0, stay: bool = False) -> int:
     base = settings()
     run_id = f"demo-{int(time.time())}"

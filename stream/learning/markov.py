@@ -1,6 +1,6 @@
 """The first-order Markov baseline: next-page counts per page cluster, learned online.
 
-Each page cluster owns one :class:`NextPageCounts`, kept on the partition of that cluster.
+Each page cluster owns one :class:`NextPageCounts` per shard (summed over the shards to serve).
 It counts where sessions went next from the cluster (``EXIT`` when they left the site):
 the baseline the River classifier is measured against, the cold-start fallback, and the
 visit counts of the Q-learning.

@@ -1,6 +1,6 @@
 """The River next-page classifier of one page cluster: "where do visitors go from here?".
 
-Each page cluster has its own model (kept on the partition of that cluster), learned
+Each page cluster has its own model in every shard (input partition), learned
 online from the session features of page views on it and the cluster that came next.
 ``MODELS`` are the River estimators compared in docs/learning.md (bench/compare_models.py);
 each takes the features of :func:`stream.learning.features.page_features` as they are and

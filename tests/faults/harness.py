@@ -302,7 +302,7 @@ class Ledger:
 
     def reconcile(self, idle_timeout_s: float = 120) -> Reconciliation:
         """Once the group committed everything (committed == end offsets on every partition
-        of the input and steps topics) and the output is quiet: what came out."""
+        of the input topic) and the output is quiet: what came out."""
         try:
             wait_until_idle(self.config, idle_timeout_s)
         except TimeoutError as exc:
