@@ -85,16 +85,26 @@ class CountingTree(tree.HoeffdingTreeClassifier):
         return cached
 
 
+# A tree's splits on the previous cluster are multiway, and every leaf keeps its own
+# statistics per feature and class, so an uncapped tree grew to several MB after 150,000
+# page views, and a one-hour soak's memory with it. River deactivates the least promising
+# leaves of a tree above TREE_MAX_MB (checked every TREE_CHECK_EVERY samples): on 30,000
+# generated sessions the capped trees score the same HR@3 and MRR as uncapped ones
+# (0.766 / 0.669) in a quarter of the memory.
+TREE_MAX_MB, TREE_CHECK_EVERY = 1.0, 10_000
+_TREE = dict(grace_period=1000, max_depth=3, leaf_prediction="mc", max_size=TREE_MAX_MB,
+             memory_estimate_period=TREE_CHECK_EVERY)
+
+
 def _hoeffding(seed: int):
     # Leaves predict their class counts ("mc"): the root is the cluster's next-page counts,
     # split on a feature (usually the previous cluster) once that is shown to pay.
-    return CountingTree(grace_period=1000, max_depth=3, leaf_prediction="mc")
+    return CountingTree(**_TREE)
 
 
 def _adaptive_tree(seed: int):
     # The same tree, which also replaces branches that drift detectors find outdated.
-    return tree.HoeffdingAdaptiveTreeClassifier(grace_period=1000, max_depth=3,
-                                                leaf_prediction="mc", seed=seed)
+    return tree.HoeffdingAdaptiveTreeClassifier(**_TREE, seed=seed)
 
 
 MODELS = {"softmax": _softmax, "naive_bayes": _naive_bayes, "hoeffding": _hoeffding,
