@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -17,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = _parser().parse_known_args(argv)
     if extra and args.command != "worker":
         _parser().error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command != "worker":  # the worker's signals are Faust's
+        _stop_cleanly_on_signals()
     try:
         return args.run(args, extra) or 0
     except (ValueError, LookupError, FileNotFoundError, RuntimeError, TimeoutError) as exc:
@@ -30,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pagepilot {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _stop_cleanly_on_signals() -> None:
+    """SIGTERM, and SIGINT even in a process started in the background (where the shell
+    ignores it), end a command as Ctrl-C does: its summary printed, what it started stopped."""
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _parser() -> argparse.ArgumentParser:
