@@ -1,7 +1,7 @@
 """Local checkpoints of the worker's shards, and their rebuild from the pageviews log.
 
-A shard (:class:`stream.shard.Shard`) is checkpointed to a local RocksDB (rocksdict) about
-once a second, in one atomic write: the sessions and clusters it changed since the last one
+A shard (:class:`stream.shard.Shard`) is checkpointed to a local RocksDB (rocksdict) every
+``PAGEPILOT_CHECKPOINT_INTERVAL`` seconds (the worker's shards in turn), in one atomic write: the sessions and clusters it changed since the last one
 (clusters with their pickled River model) and the input offset they reflect. The write
 happens only after the producer has flushed every output of that offset, so an input offset
 at or below a checkpoint has its recommendation in Kafka: processed again, it is not

@@ -12,6 +12,7 @@ its partition's events only: a crash, a rebalance or a rebuild from the log lear
 the same. ``offset`` is the last input offset applied; :meth:`Shard.apply` ignores anything
 at or below it, which makes learning idempotent under Faust's at-least-once delivery.
 
+>>> from stream.learning.cluster import LearningConfig
 >>> shard = Shard(0, ClusterLearner(LearningConfig(), ("home", "cart", "other")), 1_800_000)
 >>> view = PageView(event_id="s-1", session_id="s", visitor_id="v",
 ...                 timestamp=1_501_591_568_000, page_path="/home")
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from stream.learning.cluster import ClusterLearner, ClusterRow, ClusterValue, LearningConfig
+from stream.learning.cluster import ClusterLearner, ClusterRow, ClusterValue
 from stream.learning.nextpage import NextPageModel
 from stream.learning.prequential import Score
 from stream.models import PageView, Step
@@ -129,5 +130,3 @@ class Shard:
             self.learn(exit_step(session_id, state, ingest_time,
                                  source=[self.partition, offset, index]))
 
-
-__all__ = ["Shard", "SWEEP_EVERY", "LearningConfig"]
