@@ -5,7 +5,8 @@ ISO times without an offset are UTC) and ``page_path`` (a path or a full URL). O
 ``event_id`` (default: session id and line number), ``visitor_id`` (default: the session
 id), ``page_title``, ``hit_type`` (default: TRANSACTION when there is revenue), ``revenue``,
 ``device``, ``channel``, ``country``, ``hit_number``. A field left out of the mapping is
-read from the column of the same name when the header has one.
+read from the column of the same name when the header has one; ``page_path`` also from a
+column with a common name for it (``PAGE_COLUMNS``, case-insensitive, the first one present).
 
 >>> columns = Columns.from_header(["sid", "ts", "page"], parse_column_map(
 ...     "session_id=sid,timestamp=ts,page_path=page"), "clicks.csv")
@@ -29,6 +30,8 @@ OPTIONAL = ("event_id", "visitor_id", "page_title", "hit_type", "revenue", "devi
             "channel", "country", "hit_number")
 FIELDS = REQUIRED + OPTIONAL
 SECONDS_BELOW = 10**11  # 1e11 s is the year 5138, 1e11 ms is 1973: smaller means seconds
+# Names exports give the page column, in order of preference when a header has several.
+PAGE_COLUMNS = ("page_path", "page", "url", "page_url", "path", "item", "item_id")
 
 
 def parse_column_map(text: str) -> dict[str, str]:
@@ -65,10 +68,14 @@ class Columns:
             if column not in names:
                 raise ValueError(f"{source}: column {column!r} (for {field}) is not in the "
                                  f"header {names}")
+        page = wanted.get("page_path") or _page_column(names, set(wanted.values()))
+        wanted |= {"page_path": page} if page else {}
         for field in REQUIRED:
             if field not in wanted:
+                also = (f" or name it {', '.join(PAGE_COLUMNS)}"
+                        if field == "page_path" else "")
                 raise ValueError(f"{source}: no column for {field}; map one with "
-                                 f"{field}=<column>")
+                                 f"{field}=<column>{also}")
         return cls({field: names.index(column) for field, column in wanted.items()}, len(names))
 
     def page_view(self, values: list[str], line: int) -> PageView:
@@ -86,6 +93,16 @@ class Columns:
             "hit_type": (text.get("hit_type") or ("TRANSACTION" if revenue else "PAGE")).upper(),
             "revenue": revenue,
             "hit_number": _number(text.get("hit_number"), "hit_number", int)})
+
+
+def _page_column(names: list[str], taken: set[str]) -> str | None:
+    """The header's page column by a common name (any case), unless mapped to another field.
+
+    >>> _page_column(["sid", "URL", "Page_Path"], set()), _page_column(["url"], {"url"})
+    ('Page_Path', None)
+    """
+    by_name = {name.lower(): name for name in reversed(names) if name not in taken}
+    return next((by_name[alias] for alias in PAGE_COLUMNS if alias in by_name), None)
 
 
 def epoch_ms(value: str) -> int:

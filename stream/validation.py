@@ -18,7 +18,9 @@ import time
 
 from stream.models import HIT_TYPES, PageView
 
-MIN_TIMESTAMP_MS = 946_684_800_000  # 2000-01-01: earlier is not a web analytics hit
+# 1e11 ms is 1973-03-03: a smaller epoch-ms value is almost surely seconds (1.5e9 s read as
+# ms is 1970-01-18), while real history (a 1995 server log) stays accepted.
+MIN_TIMESTAMP_MS = 100_000_000_000
 FUTURE_SLACK_MS = 24 * 3600 * 1000  # clocks drift, but not by more than a day
 MAX_TEXT = 2048
 MAX_REVENUE = 1e9
@@ -96,8 +98,11 @@ def _check_values(fields: dict, now_ms: int) -> None:
         if not fields[name].strip():
             raise InvalidEvent(f"field {name} is empty")
     ts = fields["timestamp"]
+    if ts < 0:
+        raise InvalidEvent(f"timestamp {ts} is before 1970 (epoch milliseconds expected)")
     if ts < MIN_TIMESTAMP_MS:
-        raise InvalidEvent(f"timestamp {ts} is before 2000-01-01 (milliseconds expected)")
+        raise InvalidEvent(f"timestamp {ts} is before 1973-03-03: looks like seconds, not "
+                           "milliseconds (x1000?)")
     if ts > now_ms + FUTURE_SLACK_MS:
         raise InvalidEvent(f"timestamp {ts} is more than a day in the future")
     if fields.get("hit_type", "PAGE") not in HIT_TYPES:

@@ -23,7 +23,7 @@ MALFORMED = 3000
 REASONS = {  # what the dead letter of each kind must say
     "not JSON": "not JSON", "invalid UTF-8": "not UTF-8", "NaN revenue": "NaN",
     "Infinity revenue": "Infinity", "missing field": "missing field: page_path",
-    "wrong type": "field timestamp must be int", "negative timestamp": "before 2000",
+    "wrong type": "field timestamp must be int", "negative timestamp": "before 1970",
     "far-future timestamp": "in the future", "unknown hit type": "unknown hit_type",
     "duplicate key": "duplicate key", "deep nesting": "nesting too deep",
     "oversized": "exceeds the limit", "not an object": "not a JSON object",

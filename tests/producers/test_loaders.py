@@ -61,7 +61,7 @@ PAGEPILOT_LINES = [
     _view(12, colour="red"),
 ]
 PAGEPILOT_BAD = {2: "not JSON", 4: "missing field: page_path", 5: "field timestamp must be int",
-                 6: "before 2000-01-01", 7: "more than a day in the future",
+                 6: "before 1970", 7: "more than a day in the future",
                  8: "not a JSON object", 10: "NaN is not a number",
                  11: "unknown hit_type 'SCREENVIEW'", 12: "unknown field: colour"}
 
@@ -255,7 +255,7 @@ def test_csv_rows_with_a_column_mapping(tmp_path, gz):
     assert "missing field: session_id" in bad[6]
     assert "expected 5 fields as in the header, got 3" in bad[7]
     assert "revenue 'lots' is not a number" in bad[8]
-    assert "before 2000-01-01" in bad[11]
+    assert "before 1970" in bad[11]
     assert "in the future" in bad[14]
 
 
@@ -267,13 +267,49 @@ def test_csv_columns_named_like_our_fields_need_no_mapping(tmp_path):
     assert (view.event_id, view.visitor_id, view.hit_number) == ("x1", "v", 1)
 
 
+@pytest.mark.parametrize("header, page", [
+    ("session_id,timestamp,page,revenue", "page"),
+    ("session_id,timestamp,URL", "URL"),
+    ("session_id,timestamp,Page_URL", "Page_URL"),
+    ("session_id,timestamp,item_id", "item_id"),
+    ("session_id,timestamp,url,path,item,Page_Path", "Page_Path"),  # page_path first
+    ("session_id,timestamp,item,path,url", "url"),                  # then in listed order
+])
+def test_csv_page_column_by_a_common_name_needs_no_mapping(tmp_path, header, page):
+    names = header.split(",")
+    path = tmp_path / "export.csv"
+    values = ["0" if name == "revenue" else f"/{name}" for name in names]
+    values[:2] = ["s", str(T0)]
+    path.write_text(f"{header}\n{','.join(values)}\n")
+    (view,) = list(iter_rows(path))
+    assert view.page_path == f"/{page}"
+
+
+def test_csv_explicit_page_mapping_wins_over_common_names(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(f"session_id,timestamp,page,url\ns,{T0},/a,/b\n")
+    (view,) = list(iter_rows(path, columns={"page_path": "url"}))
+    assert view.page_path == "/b"
+    (view,) = list(iter_rows(path, columns={"page_title": "page"}))  # a column serves once
+    assert (view.page_path, view.page_title) == ("/b", "/a")
+
+
+def test_csv_without_a_page_column_lists_the_accepted_names(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(f"session_id,timestamp,where\ns,{T0},/a\n")
+    with pytest.raises(ValueError, match="no column for page_path; map one with page_path="
+                                         "<column> or name it page_path, page, url, page_url, "
+                                         "path, item, item_id"):
+        iter_rows(path)
+
+
 def test_csv_mapping_errors_are_whole_file_errors(tmp_path):
     path = tmp_path / "clicks.csv"
     path.write_text(CSV_TEXT)
     with pytest.raises(ValueError, match=r"column 'when' \(for timestamp\) is not in the header"):
         iter_rows(path, columns={"session_id": "sid", "timestamp": "when", "page_path": "page"})
-    with pytest.raises(ValueError, match="no column for page_path; map one with page_path="):
-        iter_rows(path, columns={"session_id": "sid", "timestamp": "ts"})
+    with pytest.raises(ValueError, match="no column for timestamp; map one with timestamp="):
+        iter_rows(path, columns={"session_id": "sid", "page_path": "page"})
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(ValueError, match="empty file"):

@@ -38,7 +38,8 @@ def test_every_kind_of_malformed_message_is_rejected_with_a_reason(kind, key, va
 @pytest.mark.parametrize("change, reason", [
     ({"extra": 1}, "unknown field: extra"),
     ({"timestamp": True}, "field timestamp must be int, got bool"),
-    ({"timestamp": 1_501_591_568}, "is before 2000-01-01"),
+    ({"timestamp": 1_501_591_568}, r"looks like seconds, not milliseconds \(x1000\?\)"),
+    ({"timestamp": -5}, "is before 1970"),
     ({"session_id": "  "}, "field session_id is empty"),
     ({"revenue": -3.0}, "revenue -3.0 is not between"),
     ({"hit_number": -1}, "hit_number is negative"),
@@ -47,6 +48,14 @@ def test_every_kind_of_malformed_message_is_rejected_with_a_reason(kind, key, va
 def test_field_rules(change, reason):
     with pytest.raises(InvalidEvent, match=reason):
         validate_pageview({**GOOD, **change})
+
+
+@pytest.mark.parametrize("timestamp", [
+    804_571_200_000,      # 1995-07-01, the NASA server log
+    100_000_000_000,      # 1973-03-03, the earliest accepted
+])
+def test_old_timestamps_in_milliseconds_are_history_not_mistakes(timestamp):
+    assert validate_pageview({**GOOD, "timestamp": timestamp}).timestamp == timestamp
 
 
 def test_size_limit_is_checked_before_parsing():
