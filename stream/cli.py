@@ -219,7 +219,6 @@ def _evaluate(args, _extra) -> int:
     import dataclasses
 
     from producers.replay import ReplayStats
-    from stream.clusters import PageClusterer
     from stream.config import settings
     from stream.evaluate import evaluate
 
@@ -229,7 +228,7 @@ def _evaluate(args, _extra) -> int:
         learning = dataclasses.replace(learning, model=args.model)
     stats = ReplayStats()
     views, _count = _read_input(args, stats)
-    report = evaluate(views, learning, PageClusterer.from_file(config.cluster_rules),
+    report = evaluate(views, learning, config.clusterer(),
                       config.session_timeout_s)
     report["rows_rejected"] = stats.rejected
     if args.json:

@@ -13,6 +13,8 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+from stream.clusters import MAX_CLUSTERS, PageClusterer
+
 _DEFAULT_CLUSTER_RULES = Path(__file__).with_name("clusters.toml")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -86,6 +88,12 @@ class Settings:
         default=str(_DEFAULT_CLUSTER_RULES),
         metadata={"env": "PAGEPILOT_CLUSTER_RULES",
                   "doc": "TOML file of page-cluster rules (default: bundled GStore rules)"})
+    max_clusters: int = dataclasses.field(
+        default=MAX_CLUSTERS,
+        metadata={"env": "PAGEPILOT_MAX_CLUSTERS",
+                  "doc": "distinct page clusters, 'other' included; once rules that name "
+                         "clusters after pages (captures, per_page) reached it, new pages "
+                         "are 'other'"})
     data_dir: str = dataclasses.field(
         default=str(Path.home() / ".local/share/pagepilot"),
         metadata={"env": "PAGEPILOT_DATA_DIR", "doc": "worker state (RocksDB tables)"})
@@ -173,6 +181,10 @@ class Settings:
                               cold_start_min=self.cold_start_min,
                               blend_probability=self.blend_probability,
                               blend_bounce=self.blend_bounce)
+
+    def clusterer(self) -> PageClusterer:
+        """The page clusterer of ``cluster_rules``, within ``max_clusters``."""
+        return PageClusterer.from_file(self.cluster_rules, self.max_clusters)
 
     def table_store_options(self) -> dict:
         """RocksDB options of the checkpoint store, within ``table_memory_mb``: two write

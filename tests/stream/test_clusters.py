@@ -165,3 +165,102 @@ def test_bad_rule_files_name_the_file_and_the_rule(tmp_path, text, message):
 def test_missing_rule_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         PageClusterer.from_file(tmp_path / "absent.toml")
+
+
+# --- names built from the page: captures, per_page, the bound on names ----------------------
+
+def _rules(tmp_path, text: str, **options) -> PageClusterer:
+    return PageClusterer.from_file(_write(tmp_path, text), **options)
+
+
+def test_captures_name_one_cluster_per_catalogue_folder(tmp_path):
+    clusterer = _rules(tmp_path, "[[rule]]\ncluster = 'home'\npath = '^/$'\n"
+                                 "[[rule]]\ncluster = 'cat_{1}'\npath = '^/c/([^/?]+)'\n"
+                                 "[[rule]]\ncluster = '{kind}-{id}'\n"
+                                 "path = '^/(?P<kind>[a-z]+)/(?P<id>\\d+)$'\n")
+    assert clusterer.clusters == ("home", OTHER)  # templates are not fixed names
+    assert clusterer.cluster_of("/c/Sports") == "cat_sports"
+    assert clusterer.cluster_of("/c/On Air+News/7?x=1") == "cat_on_air_news"
+    assert clusterer.cluster_of("/p/12") == "p-12"
+    assert clusterer.cluster_of("/") == "home"
+    assert clusterer.names() == ("home", OTHER, "cat_sports", "cat_on_air_news", "p-12")
+
+
+def test_an_empty_capture_skips_the_rule_for_that_page(tmp_path):
+    clusterer = _rules(tmp_path, "[[rule]]\ncluster = 'c_{1}'\npath = '^/c/([^/]*)'\n"
+                                 "[[rule]]\ncluster = 'catalogue'\npath = '^/c/'\n")
+    assert clusterer.cluster_of("/c/") == "catalogue"
+    assert clusterer.cluster_of("/c/shoes") == "c_shoes"
+
+
+def test_a_title_capture_names_the_cluster_when_the_title_matches(tmp_path):
+    clusterer = _rules(tmp_path, "[[rule]]\ncluster = 'dept_{1}'\n"
+                                 "title = '^([a-z]+) \\|'\n")
+    assert clusterer.cluster_of("/x?id=3", "Shoes | Shop") == "dept_shoes"
+
+
+def test_per_page_names_each_page_by_its_normalised_path(tmp_path):
+    clusterer = _rules(tmp_path, "[[rule]]\ncluster = 'cart'\npath = '^/cart'\n"
+                                 "[[rule]]\nper_page = true\npath = '^/p/'\n"
+                                 "[[rule]]\nper_page = true\n")
+    assert clusterer.cluster_of("/p/12") == "/p/12"
+    assert clusterer.cluster_of("/P/12/?ref=home") == "/p/12"
+    assert clusterer.cluster_of("/cart?step=2") == "cart"
+    assert clusterer.cluster_of("/") == "/"
+    assert clusterer.cluster_of("/About/") == "/about"
+    assert clusterer.clusters == ("cart", OTHER)
+
+
+def test_dynamic_names_stop_at_max_clusters_first_come_first_served(tmp_path):
+    text = "[[rule]]\ncluster = 'home'\npath = '^/$'\n[[rule]]\nper_page = true\n"
+    pages = ["/a", "/b", "/a", "/c", "/", "/d", "/b"]
+    clusterer = _rules(tmp_path, text, max_clusters=4)  # home and other count
+    assert [clusterer.cluster_of(page) for page in pages] == [
+        "/a", "/b", "/a", OTHER, "home", OTHER, "/b"]
+    assert clusterer.names() == ("home", OTHER, "/a", "/b")
+    again = _rules(tmp_path, text, max_clusters=4)
+    assert [again.cluster_of(page) for page in pages] == [
+        clusterer.cluster_of(page) for page in pages]
+
+
+def test_the_bound_holds_after_the_memo_is_cleared(tmp_path, monkeypatch):
+    monkeypatch.setattr("stream.clusters.MEMO_SIZE", 2)
+    clusterer = _rules(tmp_path, "[[rule]]\nper_page = true\n", max_clusters=3)
+    answers = [clusterer.cluster_of(f"/{n % 5}") for n in range(20)]
+    assert set(answers) == {"/0", "/1", OTHER} and clusterer.names() == (OTHER, "/0", "/1")
+
+
+def test_max_clusters_default_and_the_setting():
+    from stream.clusters import MAX_CLUSTERS
+    assert PageClusterer.default().max_clusters == MAX_CLUSTERS == Settings().max_clusters
+    with pytest.raises(ValueError, match="max_clusters=3 is fewer than the"):
+        PageClusterer(PageClusterer.default().rules, max_clusters=3)
+
+
+def test_max_clusters_is_read_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("PAGEPILOT_MAX_CLUSTERS", "7")
+    rules = _write(tmp_path, "[[rule]]\nper_page = true\n")
+    monkeypatch.setenv("PAGEPILOT_CLUSTER_RULES", str(rules))
+    clusterer = Settings.from_env().clusterer()
+    assert clusterer.max_clusters == 7 and clusterer.cluster_of("/x") == "/x"
+
+
+def test_dynamic_rules_survive_pickling(tmp_path):
+    clusterer = _rules(tmp_path, "[[rule]]\ncluster = 'c_{1}'\npath = '^/c/(\\w+)'\n")
+    clusterer.cluster_of("/c/a")
+    copy = pickle.loads(pickle.dumps(clusterer))
+    assert copy.names() == clusterer.names() and copy.cluster_of("/c/b") == "c_b"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[[rule]]\ncluster = 'c_{2}'\npath = '^/c/(\\w+)'\n", r"uses \{2\} but the pattern"),
+    ("[[rule]]\ncluster = 'c_{0}'\npath = '^/c/(\\w+)'\n", r"uses \{0\}"),
+    ("[[rule]]\ncluster = 'c_{kind}'\npath = '^/c/(\\w+)'\n", r"uses \{kind\}"),
+    ("[[rule]]\ncluster = 'c_{1}'\npath = '^/c/(\\w+)'\ntitle = 'x'\n",
+     r"pattern 'x' has no such group"),
+    ("[[rule]]\ncluster = 'a'\nper_page = true\n", "per_page rule .* drop 'cluster'"),
+    ("[[rule]]\nper_page = 'yes'\n", "'per_page' must be true or false"),
+])
+def test_bad_dynamic_rules_say_what_is_wrong(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message):
+        _rules(tmp_path, text)
