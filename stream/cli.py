@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 
 from producers.generator import SAMPLE_FORMATS
 from producers.loaders import FORMATS
+from stream.cluster_suggest import DEFAULT_LIMIT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +126,19 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=7)
     bench.set_defaults(run=_bench)
 
+    clusters = commands.add_parser("clusters", help="page-cluster rules for your site")
+    cluster_actions = clusters.add_subparsers(dest="action", required=True, metavar="ACTION")
+    suggest = cluster_actions.add_parser(
+        "suggest", help="write a rules file to edit from an export of page views")
+    suggest.add_argument("file", help="input file (same formats as replay)")
+    _add_format_arguments(suggest)
+    suggest.add_argument("--max", type=int, default=DEFAULT_LIMIT,
+                         help=f"clusters at most, by page views (default {DEFAULT_LIMIT})")
+    suggest.add_argument("--per-page", action="store_true",
+                         help="one cluster per page instead (item-level data)")
+    suggest.add_argument("-o", "--output", help="rules file to write (default: stdout)")
+    suggest.set_defaults(run=_clusters_suggest)
+
     report = commands.add_parser(
         "report", help="impact report: what the recommendations would do (HTML + PNG)")
     _add_input_arguments(report)
@@ -136,12 +150,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", help="input file (default: generated sessions)")
-    parser.add_argument("--format", default="auto", choices=("auto", *FORMATS))
-    parser.add_argument("--columns",
-                        help="CSV column mapping, e.g. session_id=sid,timestamp=ts,page_path=url")
+    _add_format_arguments(parser)
     parser.add_argument("--sessions", type=int, default=2000,
                         help="sessions to generate when no file is given")
     parser.add_argument("--seed", type=int, default=7)
+
+
+def _add_format_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", default="auto", choices=("auto", *FORMATS))
+    parser.add_argument("--columns",
+                        help="CSV column mapping, e.g. session_id=sid,timestamp=ts,page_path=url")
 
 
 def _read_input(args, stats):
@@ -240,6 +258,29 @@ def _evaluate(args, _extra) -> int:
     for name, m in report["models"].items():
         print(f"{name:<10}{m['events']:>10,}{m['top1']:>8.3f}{m['hr3']:>8.3f}{m['hr5']:>8.3f}"
               f"{m['mrr']:>8.3f}{m['events_per_s'] or 0:>10,}")
+    return 0
+
+
+def _clusters_suggest(args, _extra) -> int:
+    import collections
+
+    from producers.loaders import BadRow, LoadStats, iter_rows, parse_column_map
+    from stream.cluster_suggest import suggest_rules
+    from stream.config import settings
+
+    stats = LoadStats()
+    columns = parse_column_map(args.columns) if args.columns else None
+    views = collections.Counter(row.page_path for row in iter_rows(
+        args.file, args.format, columns, stats=stats) if not isinstance(row, BadRow))
+    text, summary = suggest_rules(views, args.max, per_page=args.per_page,
+                                  max_clusters=settings().max_clusters, source=args.file)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    rejected = f", {stats.bad_rows:,} rows rejected" if stats.bad_rows else ""
+    print(summary.line(args.output or "stdout") + rejected,
+          file=sys.stderr if not args.output else sys.stdout)
     return 0
 
 
