@@ -8,17 +8,19 @@ Markov counts, unique views, credited revenue and prequential scores are sums; a
 the visit-weighted mean of the shards' Q-values. The policy reads the merged rows and
 values; they change only when a snapshot is folded in, so serving reads read-only copies.
 
->>> view = MergedView(("home", "cart"))
+>>> view = MergedView()
 >>> for partition, counts in ((0, {"cart": 2}), (1, {"cart": 1, "home": 1})):
 ...     _ = view.fold(ClusterSnapshot(partition, "home", offset=9, published_ms=0,
-...                               row={"markov": counts, "q": {"q": [0.0, 3.0, 0.0],
-...                                    "visits": [0, sum(counts.values()), 0]},
+...                               row={"markov": counts, "q": {"actions": {
+...                                    "cart": [3.0 + partition, sum(counts.values())]}},
 ...                                    "page_value": {"unique_views": 1, "credited": 5.0},
 ...                                    "scores": {}},
 ...                               model_samples=2))
 >>> row = view.row("home")
 >>> row.markov.counts, row.page_value.value, view.values()["home"].visitors
 ({'cart': 3, 'home': 1}, 5.0, 2)
+>>> row.q.q("cart"), row.q.visits("cart")  # (2 x 3.0 + 2 x 4.0) / 4
+(3.5, 4)
 """
 
 from __future__ import annotations
@@ -26,13 +28,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import numpy as np
-
 from stream.learning.cluster import ClusterRow, ClusterValue
 from stream.learning.markov import NextPageCounts
 from stream.learning.pagevalue import PageValueStats
 from stream.learning.prequential import Score
-from stream.learning.qlearning import ClusterIndex, QRow
+from stream.learning.qlearning import QRow
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +64,7 @@ class ClusterSnapshot:
 class MergedView:
     """The latest snapshot of every (partition, cluster), merged per cluster on demand."""
 
-    def __init__(self, clusters: tuple[str, ...]):
-        self.n_actions = len(ClusterIndex(clusters))  # the clusters and EXIT
+    def __init__(self):
         self._snapshots: dict[str, dict[int, ClusterSnapshot]] = {}  # cluster -> partition ->
         self._rows: dict[str, ClusterRow] = {}  # merged, until a snapshot of the cluster comes
         self._values: dict[str, ClusterValue] = {}
@@ -88,8 +87,7 @@ class MergedView:
         if row is None:
             shards = self._snapshots.get(cluster, {})
             row = self._rows[cluster] = merge_rows(
-                [ClusterRow.from_json(shards[p].row, self.n_actions) for p in sorted(shards)],
-                self.n_actions)
+                [ClusterRow.from_json(shards[p].row) for p in sorted(shards)])
         return row
 
     def values(self) -> dict[str, ClusterValue]:
@@ -124,23 +122,25 @@ class MergedView:
         return sum(len(shards) for shards in self._snapshots.values())
 
 
-def merge_rows(rows: list[ClusterRow], n_actions: int) -> ClusterRow:
-    """The sum of ``rows``' counts, with each Q-value the visit-weighted mean of theirs."""
+def merge_rows(rows: list[ClusterRow]) -> ClusterRow:
+    """The sum of ``rows``' counts, with each Q-value the visit-weighted mean of theirs
+    (per action name: an action one shard never visited weighs nothing)."""
     if len(rows) == 1:
         return rows[0]
     counts: dict[str, int] = {}
-    visits = np.zeros(n_actions, dtype=np.int64)
-    weighted = np.zeros(n_actions, dtype=np.float64)
+    visits: dict[str, int] = {}
+    weighted: dict[str, float] = {}
     unique_views, credited, scores = 0, 0.0, {}
     for row in rows:
         for cluster, n in row.markov.counts.items():
             counts[cluster] = counts.get(cluster, 0) + n
-        visits += row.q.visits
-        weighted += row.q.q * row.q.visits
+        for action, (q, n) in row.q.items():
+            visits[action] = visits.get(action, 0) + n
+            weighted[action] = weighted.get(action, 0.0) + q * n
         unique_views += row.page_value.unique_views
         credited += row.page_value.credited
         for name, score in row.scores.items():
             scores[name] = scores.get(name, Score()) + score
-    q = np.divide(weighted, visits, out=np.zeros(n_actions), where=visits > 0)
-    return ClusterRow(q=QRow(q, visits), markov=NextPageCounts(counts),
+    q = QRow({action: (weighted[action] / n, n) for action, n in visits.items()})
+    return ClusterRow(q=q, markov=NextPageCounts(counts),
                       page_value=PageValueStats(unique_views, credited), scores=scores)

@@ -17,7 +17,7 @@ from stream.learning.markov import NextPageCounts
 from stream.learning.nextpage import DEFAULT_MODEL, NextPageModel
 from stream.learning.pagevalue import PageValueStats
 from stream.learning.prequential import Score, rank_of
-from stream.learning.qlearning import ClusterIndex, QRow
+from stream.learning.qlearning import QRow
 from stream.models import EXIT, Step
 
 MODEL_NAMES = ("river", "markov", "popular")
@@ -45,7 +45,7 @@ class ClusterRow:
     """The learning state of one cluster (in one shard, or merged over all). A shard applies
     each input offset once, so a row needs no marks of its own against repeats."""
 
-    q: QRow
+    q: QRow = dataclasses.field(default_factory=QRow)
     markov: NextPageCounts = NextPageCounts()
     page_value: PageValueStats = PageValueStats()
     scores: Mapping[str, Score] = dataclasses.field(default_factory=dict)
@@ -56,10 +56,10 @@ class ClusterRow:
                 "scores": {name: score.to_json() for name, score in self.scores.items()}}
 
     @classmethod
-    def from_json(cls, data: dict | None, n_actions: int) -> "ClusterRow":
+    def from_json(cls, data: dict | None) -> "ClusterRow":
         if not data:
-            return cls(q=QRow.empty(n_actions))
-        return cls(q=QRow.from_json(data["q"], n_actions),
+            return cls()
+        return cls(q=QRow.from_json(data["q"]),
                    markov=NextPageCounts.from_json(data["markov"]),
                    page_value=PageValueStats.from_json(data["page_value"]),
                    scores={name: Score.from_json(s) for name, s in data["scores"].items()})
@@ -88,13 +88,12 @@ class LearningConfig:
 class ClusterLearner:
     """Applies steps to a cluster's row and model (predict, then learn) and times each model."""
 
-    def __init__(self, config: LearningConfig, clusters: tuple[str, ...]):
+    def __init__(self, config: LearningConfig):
         self.config = config
-        self.index = ClusterIndex(clusters)
         self.seconds = {name: 0.0 for name in MODEL_NAMES}  # time spent per model
 
     def new_row(self, data: dict | None = None) -> ClusterRow:
-        return ClusterRow.from_json(data, len(self.index))
+        return ClusterRow.from_json(data)
 
     def new_model(self) -> NextPageModel:
         return NextPageModel(self.config.model, seed=self.config.seed)
@@ -144,7 +143,7 @@ class ClusterLearner:
     def _q_learned(self, q: QRow, step: Step, target: ClusterValue) -> QRow:
         terminal = step.learn_next == EXIT
         reward = 0.0 if terminal else target.page_value + step.learn_revenue
-        return q.learned(self.index.index(step.learn_next), reward, target.value, terminal,
+        return q.learned(step.learn_next, reward, target.value, terminal,
                          self.config.gamma, self.config.omega)
 
 

@@ -10,7 +10,6 @@ from typing import Iterable
 
 from stream.clusters import PageClusterer
 from stream.learning.cluster import LearningConfig
-from stream.learning.qlearning import ClusterIndex
 from stream.models import PageView, Recommendation
 from stream.progress import Progress
 from stream.report import tables
@@ -89,8 +88,7 @@ def build_report(views: Iterable[PageView], n_sessions: int, config: LearningCon
                      "points": accuracy_over_time(run.timeline, ACCURACY_WINDOW),
                      "total": run.final["models"]},
         "page_value": tables.page_values(run.frozen, run.views),
-        "policy": tables.learned_policy(run.frozen, run.views, ClusterIndex(clusterer.clusters),
-                                        followed),
+        "policy": tables.learned_policy(run.frozen, run.views, followed),
         "impact": impact,
         "verdicts": {metric: verdict(impact, metric) for metric in ("value", "conversion")}
         | {"weights_degenerate_from": degenerate_from(impact)},

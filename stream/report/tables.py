@@ -16,7 +16,6 @@ import collections
 
 from stream.learning.cluster import ClusterValue
 from stream.learning.pagevalue import PageValueTracker
-from stream.learning.qlearning import ClusterIndex
 from stream.models import EXIT
 from stream.report.learned import FrozenPolicy, PageViews
 
@@ -37,7 +36,7 @@ def page_values(frozen: FrozenPolicy, views: PageViews) -> list[dict]:
              "visitors": frozen.values.get(c, ClusterValue()).visitors} for c in clusters]
 
 
-def learned_policy(frozen: FrozenPolicy, views: PageViews, index: ClusterIndex,
+def learned_policy(frozen: FrozenPolicy, views: PageViews,
                    followed: list[str | None]) -> list[dict]:
     """Per cluster with page views in the evaluation part, most viewed first: what the
     policy recommended, what a visitor could follow (``followed``, per page view), and the
@@ -57,8 +56,8 @@ def learned_policy(frozen: FrozenPolicy, views: PageViews, index: ClusterIndex,
             "recommended": first, "recommended_share": first_share,
             "followed": follow, "followed_share": follow_share,
             "most_likely": likely, "most_likely_probability": probability,
-            "q_recommended": _q(frozen, index, cluster, first),
-            "q_most_likely": _q(frozen, index, cluster, likely),
+            "q_recommended": _q(frozen, cluster, first),
+            "q_most_likely": _q(frozen, cluster, likely),
             "page_value_recommended": _page_value(frozen.values, first),
             "page_value_most_likely": _page_value(frozen.values, likely),
             "sources": {name: round(n / len(seen), 4) for name, n in sources.most_common()}})
@@ -81,12 +80,11 @@ def _most_likely(frozen: FrozenPolicy, cluster: str) -> tuple[str | None, float]
     return ranking[0], round(row.markov.counts[ranking[0]] / row.markov.total, 4)
 
 
-def _q(frozen: FrozenPolicy, index: ClusterIndex, cluster: str, target: str | None
-       ) -> float | None:
+def _q(frozen: FrozenPolicy, cluster: str, target: str | None) -> float | None:
     row = frozen.rows.get(cluster)
-    if row is None or target is None or target not in index.actions:
+    if row is None or target is None:
         return None
-    return round(float(row.q.q[index.index(target)]), 2)
+    return round(row.q.q(target), 2)
 
 
 def _page_value(values: dict[str, ClusterValue], cluster: str | None) -> float:

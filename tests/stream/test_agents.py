@@ -22,7 +22,7 @@ async def app(monkeypatch):
     faust_app.finalize()
     faust_app.flow_control.resume()
     monkeypatch.setattr(agents, "shards", agents.Shards())
-    monkeypatch.setattr(agents, "merged", agents.MergedView(agents._clusterer.clusters))
+    monkeypatch.setattr(agents, "merged", agents.MergedView())
     shard = Shard(0, agents.learner, agents._timeout_ms, on_scored=agents.metrics.scored)
     agents.shards.ready[0] = shard  # ready from offset 0: nothing to rebuild from Kafka
     topic = agents.pageviews_topic.get_topic_name()

@@ -5,10 +5,19 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from producers.generator import generate, write_sample
-from stream.clusters import PageClusterer
+from stream.clusters import ClusterRule, PageClusterer
 from stream.config import Settings
-from stream.evaluate import evaluate
+from stream.evaluate import StreamEvaluator, evaluate
+from stream.learning.cluster import ClusterLearner
+from stream.models import EXIT, PageView
+from stream.policy import rank
+from stream.shard import Shard
+from stream.snapshots import ClusterSnapshot, MergedView
+
+T0 = 1_501_591_568_000
 
 CONFIG = Settings().learning()
 
@@ -57,3 +66,60 @@ def _cli(*args) -> dict:
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def per_page_views(sessions: int = 40) -> list[PageView]:
+    """Sessions over pages no rule names: /a, then /b/0, /b/1 or /b/2, and every other
+    session buys on /buy (50) before leaving."""
+    views = []
+    for s in range(sessions):
+        pages = ["/a", f"/b/{s % 3}"] + (["/buy"] if s % 2 else [])
+        for hit, page in enumerate(pages, 1):
+            views.append(PageView(event_id=f"s{s}-{hit}", session_id=f"s{s}", visitor_id=f"v{s}",
+                                  timestamp=T0 + (60 * s + 10 * hit) * 1000, page_path=page,
+                                  revenue=50.0 if page == "/buy" else 0.0, hit_number=hit))
+    return views
+
+
+def test_per_page_clusters_learn_q_values_and_are_merged_and_served():
+    """Clusters that appear while learning (a per_page rule) get Q-rows by name, which merge
+    over shards and reach the policy: nothing is indexed by the rules' names."""
+    clusterer = PageClusterer([ClusterRule.parse({"per_page": True})])
+    views = per_page_views()
+    evaluator = StreamEvaluator(CONFIG, clusterer)
+    for view in views:
+        evaluator.learn_one(view)
+    evaluator.close_sessions()
+    assert clusterer.clusters == ("other",)
+    assert set(evaluator.rows) == {"/a", "/b/0", "/b/1", "/b/2", "/buy"}
+    home = evaluator.rows["/a"].q
+    assert {action for action, _ in home.items()} == {"/b/0", "/b/1", "/b/2"}
+    assert sum(home.visits(f"/b/{i}") for i in range(3)) == 40
+    assert all(home.q(f"/b/{i}") > 0 for i in range(3))  # they lead to purchases
+    assert evaluator.rows["/buy"].q.actions == {EXIT: (0.0, 20)}
+    assert evaluator.values["/a"].value == max(home.q(f"/b/{i}") for i in range(3))
+
+    # The same views over two shards (sessions split by number), merged as the workers do.
+    learner = ClusterLearner(CONFIG)
+    shards = [Shard(p, learner, 30 * 60 * 1000) for p in range(2)]
+    for offset, view in enumerate(views):
+        shard = shards[int(view.session_id[1:]) % 2]
+        shard.apply(view, clusterer.cluster_of(view.page_path), offset=offset, ingest_time=0)
+    for shard in shards:
+        shard.close_all()
+    merged = MergedView()
+    for shard in shards:
+        for cluster, row in shard.rows.items():
+            merged.fold(ClusterSnapshot(shard.partition, cluster, shard.offset, 0,
+                                        row.to_json(), 0))
+    row = merged.row("/a")
+    for i in range(3):
+        page = f"/b/{i}"
+        assert row.q.visits(page) == home.visits(page)
+        expected = sum(s.rows["/a"].q.q(page) * s.rows["/a"].q.visits(page)
+                       for s in shards) / home.visits(page)
+        assert row.q.q(page) == pytest.approx(expected)
+    items = rank({"/b/0": 0.4, "/b/1": 0.3, "/never": 0.3}, row, merged.values(), CONFIG)
+    q = {item["cluster"]: item["q"] for item in items}
+    assert q["/b/0"] == round(row.q.q("/b/0"), 6) and q["/b/1"] == round(row.q.q("/b/1"), 6)
+    assert q.get("/never", 0.0) == 0.0  # a move never made has Q 0

@@ -1,4 +1,5 @@
-"""Q-learning over page clusters: the row, the table, and convergence to value iteration."""
+"""Q-learning over page clusters: the row (keyed by action name), the reference table of
+rows, and convergence to value iteration."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pickle
 import numpy as np
 import pytest
 
-from stream.clusters import PageClusterer
-from stream.learning.qlearning import EXIT, ClusterIndex, QLearner, QRow, value_iteration
+from stream.learning import qlearning
+from stream.learning.qlearning import EXIT, QRow
+from tests.stream.learning.qreference import QLearner, value_iteration
 
 GAMMA = 0.9
 
@@ -131,146 +133,88 @@ def test_value_iteration_needs_a_discount_below_one(gamma):
         value_iteration(FUNNEL, FUNNEL_REWARDS, gamma)
 
 
-# --- ClusterIndex ----------------------------------------------------------------------------
-
-def test_cluster_index_of_the_default_rules():
-    clusters = PageClusterer.default().clusters
-    index = ClusterIndex(clusters)
-    assert len(index) == len(clusters) + 1
-    assert index.actions == (*clusters, EXIT)
-    assert index.index(EXIT) == len(clusters)
-    assert all(index.name(index.index(name)) == name for name in index.actions)
-
-
-def test_cluster_index_refuses_what_it_does_not_know():
-    index = ClusterIndex(["home", "cart"])
-    with pytest.raises(KeyError, match="unknown page cluster 'checkout'"):
-        index.index("checkout")
-    with pytest.raises(IndexError):
-        index.name(3)
-    with pytest.raises(IndexError):
-        index.name(-1)
-    with pytest.raises(ValueError, match="unique"):
-        ClusterIndex(["home", "home"])
-    with pytest.raises(ValueError, match="leave it out"):
-        ClusterIndex(["home", EXIT])
-
-
-def test_cluster_index_pickles():
-    index = ClusterIndex(["home", "cart"])
-    assert pickle.loads(pickle.dumps(index)) == index
-
-
 # --- QRow ------------------------------------------------------------------------------------
 
-def learn(row: QRow, action: int, reward: float, next_value: float = 0.0,
+def learn(row: QRow, action: str, reward: float, next_value: float = 0.0,
           terminal: bool = False, omega: float = 0.7) -> QRow:
     return row.learned(action, reward, next_value, terminal, gamma=GAMMA, omega=omega)
 
 
 def test_row_update_is_the_documented_one():
-    row = learn(QRow.empty(3), 0, reward=1.0, next_value=10.0)
-    assert row.q[0] == pytest.approx(1.0 + GAMMA * 10.0)
-    row = learn(row, 0, reward=0.0, next_value=0.0)
-    assert row.q[0] == pytest.approx(10.0 + 2 ** -0.7 * (0.0 - 10.0))
-    assert row.visits.tolist() == [2, 0, 0]
+    row = learn(QRow(), "home", reward=1.0, next_value=10.0)
+    assert row.q("home") == pytest.approx(1.0 + GAMMA * 10.0)
+    row = learn(row, "home", reward=0.0, next_value=0.0)
+    assert row.q("home") == pytest.approx(10.0 + 2 ** -0.7 * (0.0 - 10.0))
+    assert row.visits("home") == 2 and row.visits("cart") == 0
+    assert [action for action, _ in row.items()] == ["home"]
 
 
 def test_row_terminal_update_ignores_the_next_value():
-    row = learn(QRow.empty(3), 2, reward=4.0, next_value=1000.0, terminal=True)
-    assert row.q.tolist() == [0.0, 0.0, 4.0]
+    row = learn(QRow(), EXIT, reward=4.0, next_value=1000.0, terminal=True)
+    assert row.actions == {EXIT: (4.0, 1)}
 
 
 def test_row_learning_rate_is_visits_to_the_minus_omega():
     targets = np.random.default_rng(1).normal(10.0, 5.0, size=50)
     for omega in (0.6, 0.7, 1.0):
-        row, expected = QRow.empty(2), 0.0
+        row, expected = QRow(), 0.0
         for n, target in enumerate(targets, 1):
-            row = learn(row, 1, reward=float(target), terminal=True, omega=omega)
+            row = learn(row, "cart", reward=float(target), terminal=True, omega=omega)
             expected += n ** -omega * (target - expected)
-        assert row.q[1] == pytest.approx(expected, rel=1e-12)
-    assert row.q[1] == pytest.approx(targets.mean(), rel=1e-12)  # omega=1: the running mean
-    assert row.visits.tolist() == [0, 50]
+        assert row.q("cart") == pytest.approx(expected, rel=1e-12)
+    assert row.q("cart") == pytest.approx(targets.mean(), rel=1e-12)  # omega=1: the running mean
+    assert row.visits("cart") == 50
 
 
 def test_row_is_never_mutated():
-    q, visits = np.array([1.0, 2.0, 3.0]), np.array([1, 1, 0])
-    row = QRow(q, visits)
-    q[0] = visits[0] = 99  # the caller's arrays are not the row's
-    assert row == QRow(np.array([1.0, 2.0, 3.0]), np.array([1, 1, 0]))
-
-    newer = learn(row, 2, reward=5.0)
-    assert row.q.tolist() == [1.0, 2.0, 3.0] and row.visits.tolist() == [1, 1, 0]
-    assert newer.visits.tolist() == [1, 1, 1] and newer != row
-    with pytest.raises(ValueError):
-        row.q[0] = 0.0
-    with pytest.raises(ValueError):
-        newer.visits[0] = 0
+    row = QRow({"home": (1.0, 1), "cart": (2.0, 1)})
+    newer = learn(row, "search", reward=5.0)
+    assert row == QRow({"home": (1.0, 1), "cart": (2.0, 1)})
+    assert newer.visits("search") == 1 and newer != row
     with pytest.raises(dataclasses.FrozenInstanceError):
-        row.q = np.zeros(3)
+        row.actions = {}
 
 
 def test_row_value_counts_visited_actions_only():
-    assert QRow.empty(3).value() == 0.0
-    assert QRow(np.array([-5.0, 0.0, 0.0]), np.array([1, 0, 0])).value() == -5.0
-    assert QRow(np.array([-5.0, 7.0, 0.0]), np.array([1, 0, 1])).value() == 0.0  # EXIT's q
-    assert QRow(np.array([-5.0, 7.0, 0.0]), np.array([1, 1, 1])).value() == 7.0
+    assert QRow().value() == 0.0
+    assert QRow({"home": (-5.0, 1)}).value() == -5.0
+    assert QRow({"home": (-5.0, 1), EXIT: (0.0, 1)}).value() == 0.0  # EXIT's q
+    assert QRow({"home": (-5.0, 1), "cart": (7.0, 1), EXIT: (0.0, 1)}).value() == 7.0
 
 
 def test_row_json_round_trip():
-    row = learn(learn(QRow.empty(4), 1, reward=2.5, next_value=1.0), 3, reward=0.0, terminal=True)
+    row = learn(learn(QRow(), "/a/b", reward=2.5, next_value=1.0), EXIT, reward=0.0,
+                terminal=True)
     data = json.loads(json.dumps(row.to_json()))
-    assert data == {"q": row.q.tolist(), "visits": [0, 1, 0, 1]}
-    assert QRow.from_json(data, 4) == row
-    assert QRow.from_json(None, 4) == QRow.empty(4)
-    assert QRow.from_json(data, 4).q.dtype == np.float64
-    assert QRow.from_json(data, 4).visits.dtype == np.int64
+    assert data == {"actions": {"/a/b": [2.5 + GAMMA * 1.0, 1], EXIT: [0.0, 1]}}
+    back = QRow.from_json(data)
+    assert back == row and back.to_json() == data
+    assert all(isinstance(q, float) and isinstance(n, int) for _a, (q, n) in back.items())
+    assert QRow.from_json(None) == QRow()
+    # Names are data: a cluster may be called "q" or "visits" without confusing the form.
+    odd = QRow({"q": (1.0, 2), "visits": (3.0, 4)})
+    assert QRow.from_json(json.loads(json.dumps(odd.to_json()))) == odd
 
 
-def test_row_from_json_pads_before_exit_when_the_cluster_set_grew():
-    data = {"q": [1.0, 2.0, 9.0], "visits": [1, 2, 3]}  # home, cart, EXIT
-    row = QRow.from_json(data, 5)                         # home, cart, new, new, EXIT
-    assert row.q.tolist() == [1.0, 2.0, 0.0, 0.0, 9.0]
-    assert row.visits.tolist() == [1, 2, 0, 0, 3]
-    with pytest.raises(ValueError, match="does not fit"):
-        QRow.from_json(data, 2)
+def test_row_from_json_drops_the_old_array_form(caplog, monkeypatch):
+    monkeypatch.setattr(qlearning, "_warned_old_form", False)
+    old = {"q": [1.0, 2.0, 9.0], "visits": [1, 2, 3]}  # by rule position: not readable now
+    with caplog.at_level("WARNING"):
+        assert QRow.from_json(old) == QRow()
+        assert QRow.from_json(old) == QRow()
+    assert [r.getMessage() for r in caplog.records].count(
+        "a stored Q row is in the old form (arrays by cluster rule position): "
+        "its Q-values are dropped and learned again") == 1
+    with pytest.raises(ValueError, match="no visits"):
+        QRow.from_json({"actions": {"home": [1.0, 0]}})
 
 
-def test_row_rejects_bad_shapes_and_actions():
-    with pytest.raises(ValueError, match="one length"):
-        QRow(np.zeros(3), np.zeros(2, dtype=np.int64))
-    with pytest.raises(IndexError):
-        learn(QRow.empty(3), 3, reward=1.0)
-    with pytest.raises(IndexError):
-        learn(QRow.empty(3), -1, reward=1.0)
-
-
-def test_row_pickles_read_only():
-    row = learn(QRow.empty(3), 1, reward=1.0)
-    copy_ = pickle.loads(pickle.dumps(row))
-    assert copy_ == row
-    with pytest.raises(ValueError):
-        copy_.q[0] = 1.0
+def test_row_pickles():
+    row = learn(QRow(), "cart", reward=1.0)
+    assert pickle.loads(pickle.dumps(row)) == row
 
 
 # --- QLearner --------------------------------------------------------------------------------
-
-def test_learner_and_rows_learn_the_same():
-    """QLearner is the table of QRows: the same transitions give the same numbers."""
-    states = tuple(FUNNEL)
-    index = ClusterIndex(states)
-    transitions = sample_transitions(FUNNEL, LOOP_REWARDS, 2_000, seed=5)
-    learner = learned(transitions, gamma=GAMMA, omega=0.8)
-    rows = {state: QRow.empty(len(index)) for state in states}
-    for state, next_state, reward in transitions:
-        terminal = next_state == EXIT
-        next_value = 0.0 if terminal else rows[next_state].value()
-        rows[state] = rows[state].learned(index.index(next_state), reward, next_value,
-                                          terminal, gamma=GAMMA, omega=0.8)
-    for state in states:
-        assert learner.row(state) == rows[state]
-        assert learner.value(state) == rows[state].value()
-
 
 def test_learner_reports_visited_actions_only():
     learner = QLearner(["home", "cart", "search"], gamma=0.9)
@@ -293,6 +237,7 @@ def test_learner_refuses_unknown_and_terminal_states():
         learner.learn_one(EXIT, "home", 1.0)
     with pytest.raises(KeyError, match="unknown page cluster"):
         learner.q_row("basket")
+    assert learner.q_row("home") == {}  # nothing learned by the refused transition
 
 
 @pytest.mark.parametrize("params", [{"gamma": 1.5}, {"gamma": -0.1}, {"omega": 0.5},
