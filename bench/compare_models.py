@@ -15,7 +15,6 @@ import dataclasses
 import sys
 
 from producers.generator import generate
-from stream.clusters import PageClusterer
 from stream.config import settings
 from stream.evaluate import evaluate
 from stream.learning.nextpage import MODELS
@@ -26,7 +25,7 @@ BASELINES = ("markov", "popular")
 def compare(models: list[str], sessions: int, seed: int = 7) -> dict[str, dict]:
     """Prequential figures of each River model, then of the baselines, by name."""
     config = settings()
-    clusterer = PageClusterer.from_file(config.cluster_rules)
+    clusterer = config.clusterer()
     rows: dict[str, dict] = {}
     baselines: dict[str, dict] = {}
     for name in models:

@@ -20,7 +20,6 @@ from faust.exceptions import SameNode
 
 from stream.agents import learned_state, merged, metrics, session_partition, shards
 from stream.app import app
-from stream.clusters import PageClusterer
 from stream.config import settings
 from stream.learning.cluster import MODEL_NAMES
 from stream.learning.prequential import Score
@@ -36,7 +35,7 @@ _ASSETS = {  # name -> (file, content type): a fixed list, so no path reaches th
     "plotly.min.js": (importlib.resources.files("plotly") / "package_data" / "plotly.min.js",
                       "application/javascript"),
 }
-_cluster_names = PageClusterer.from_file(settings().cluster_rules).clusters
+_cluster_names = settings().clusterer().clusters
 _layout = NetworkLayout()
 
 

@@ -45,7 +45,6 @@ def run(args) -> int:
     """Build and write the report; print where it is and its headline figures."""
     from pathlib import Path
 
-    from stream.clusters import PageClusterer
     from stream.config import settings
     from stream.report.build import ReportOptions, build_report
     from stream.report.impact import ImpactSettings
@@ -59,7 +58,7 @@ def run(args) -> int:
                                                   seed=args.seed))
     views, n_sessions, source, published, counts = _input(args, config)
     report = build_report(views, n_sessions, config.learning(),
-                          PageClusterer.from_file(config.cluster_rules), options, source=source,
+                          config.clusterer(), options, source=source,
                           session_timeout_s=config.session_timeout_s,
                           total=len(views) if isinstance(views, list) else None,
                           published=published, input_counts=counts)
