@@ -28,7 +28,6 @@ from kafka.partitioner.default import murmur2
 
 from stream.app import app
 from stream.checkpoints import ShardCheckpoints, read_pageviews
-from stream.clusters import PageClusterer
 from stream.config import settings
 from stream.learning.cluster import ClusterLearner
 from stream.metrics import WorkerMetrics
@@ -41,7 +40,7 @@ from stream.validation import InvalidEvent, parse_pageview
 
 log = logging.getLogger(__name__)
 _settings = settings()
-_clusterer = PageClusterer.from_file(_settings.cluster_rules)
+_clusterer = _settings.clusterer()
 _timeout_ms = int(_settings.session_timeout_s * 1000)
 _recommendations = recommendations_topic.get_topic_name()
 SNAPSHOT_EVERY_S = 1.0  # snapshots sent to the other workers at most this often
@@ -52,9 +51,9 @@ _next_checkpoint = -1  # the partition of the shard checkpointed last
 # captured between two page views, so every offset it covers has its answer sent.
 _answering = asyncio.Lock()
 REBUILD_RETRY_S = 2.0  # after a Kafka error, rebuilding or reading snapshots again
-learner = ClusterLearner(_settings.learning(), _clusterer.clusters)
+learner = ClusterLearner(_settings.learning())
 metrics = WorkerMetrics(worker=f"{socket.gethostname()}:{_settings.web_port}")
-merged = MergedView(_clusterer.clusters)
+merged = MergedView()
 checkpoints = ShardCheckpoints(Path(app.conf.datadir) / "shards", learner, _timeout_ms,
                                _settings.table_store_options())
 
@@ -201,9 +200,9 @@ def _recommend(step: Step, shard: Shard) -> dict:
     """The policy over the merged snapshots, with this shard's River model of the cluster:
     a :class:`~stream.models.Recommendation` as plain JSON values."""
     row, values = merged.row(step.cluster), merged.values()
-    proba, fallback, version = candidates(row, shard.model(step.cluster), step.features or {},
+    proba, fallback, version = candidates(row, shard.model, step.features or {},
                                           step.cluster, values, learner.config)
-    items = rank(proba, row, values, learner.index, learner.config)
+    items = rank(proba, row, values, learner.config)
     now = _ms(time.time())
     snapshot_ms = merged.published_ms(step.cluster)
     metrics.served_from(None if snapshot_ms is None else now - snapshot_ms)
@@ -243,7 +242,7 @@ async def publish_snapshots(force: bool = False) -> None:
 def _snapshot(shard: Shard, cluster: str) -> ClusterSnapshot:
     return ClusterSnapshot(partition=shard.partition, cluster=cluster, offset=shard.offset,
                            published_ms=_ms(time.time()), row=shard.rows[cluster].to_json(),
-                           model_samples=shard.model(cluster).n_seen)
+                           model_samples=shard.model.seen.get(cluster, 0))
 
 
 @app.timer(_settings.checkpoint_interval_s / _settings.partitions)
@@ -313,16 +312,18 @@ def learned_state(scope: str = "group") -> dict[str, dict]:
     if scope == "worker":
         owned = shards.owned()
         clusters = sorted({c for shard in owned for c in shard.rows})
-        rows = {c: merge_rows([s.rows[c] for s in owned if c in s.rows], len(learner.index))
+        rows = {c: merge_rows([s.rows[c] for s in owned if c in s.rows])
                 for c in clusters}
-        samples = {c: sum(s.models[c].n_seen for s in owned if c in s.models) for c in clusters}
+        samples = {c: sum(s.model.seen.get(c, 0) for s in owned) for c in clusters}
     else:
         rows = {c: merged.row(c) for c in merged.clusters()}
         samples = {c: merged.model_samples(c) for c in rows}
     return {cluster: {"transitions": row.markov.counts,
                       "unique_views": row.page_value.unique_views,
-                      "credited": row.page_value.credited, "q": row.q.q.tolist(),
-                      "q_visits": row.q.visits.tolist(), "model_samples": samples[cluster]}
+                      "credited": row.page_value.credited,
+                      "q": {a: q for a, (q, _n) in row.q.items()},
+                      "q_visits": {a: n for a, (_q, n) in row.q.items()},
+                      "model_samples": samples[cluster]}
             for cluster, row in rows.items()}
 
 

@@ -1,8 +1,9 @@
 """Local checkpoints of the worker's shards, and their rebuild from the pageviews log.
 
 A shard (:class:`stream.shard.Shard`) is checkpointed to a local RocksDB (rocksdict) every
-``PAGEPILOT_CHECKPOINT_INTERVAL`` seconds (the worker's shards in turn), in one atomic write: the sessions and clusters it changed since the last one
-(clusters with their pickled River model) and the input offset they reflect. The write
+``PAGEPILOT_CHECKPOINT_INTERVAL`` seconds (the worker's shards in turn), in one atomic
+write: the sessions and clusters it changed since the last one, its pickled next-page model
+and the input offset they reflect. The write
 happens only after the producer has flushed every output of that offset, so an input offset
 at or below a checkpoint has its recommendation in Kafka: processed again, it is not
 published again. Pickles never cross Kafka: a checkpoint is written and read on this
@@ -59,6 +60,7 @@ class ShardCheckpoints:
         """The partition's shard as last checkpointed (a fresh one when there is none)."""
         shard = Shard(partition, self._learner, self._timeout_ms, **shard_options)
         prefix = _key(partition, b"")
+        model = None
         for key, value in self._db.items(from_key=prefix):
             if not key.startswith(prefix):
                 break
@@ -74,12 +76,13 @@ class ShardCheckpoints:
                 shard.values[name] = shard.rows[name].published()
             elif kind == MODEL:
                 model = pickle.loads(value)
-                if model.kind == self._learner.config.model:  # else PAGEPILOT_MODEL changed
-                    shard.models[name] = model
-        if len(shard.models) < len(shard.rows):  # a model of another kind: learn it again
-            log.warning("shard %d: checkpointed models are of another kind; rebuilding the "
-                        "shard from the pageviews topic", partition)
+        if shard.rows and (model is None or model.kind != self._learner.config.model):
+            log.warning("shard %d: no checkpointed model of kind %r (PAGEPILOT_MODEL changed?); "
+                        "rebuilding the shard from the pageviews topic", partition,
+                        self._learner.config.model)
             return Shard(partition, self._learner, self._timeout_ms, **shard_options)
+        if model is not None:
+            shard.model = model
         return shard
 
     def capture(self, shard: Shard) -> None:
@@ -94,10 +97,9 @@ class ShardCheckpoints:
             pending[_key(p, SESSION, name)] = _json(state.to_json()) if state else None
             pending[_key(p, LATEST, name)] = _json(latest) if latest else None
         for cluster in shard.dirty_clusters:
-            name = cluster.encode()
-            pending[_key(p, ROW, name)] = _json(shard.rows[cluster].to_json())
-            pending[_key(p, MODEL, name)] = pickle.dumps(shard.models[cluster],
-                                                         protocol=pickle.HIGHEST_PROTOCOL)
+            pending[_key(p, ROW, cluster.encode())] = _json(shard.rows[cluster].to_json())
+        if shard.dirty_clusters:
+            pending[_key(p, MODEL)] = pickle.dumps(shard.model, protocol=pickle.HIGHEST_PROTOCOL)
         pending[_key(p, OFFSET)] = str(shard.offset).encode()
         shard.dirty_sessions.clear()
         shard.dirty_clusters.clear()

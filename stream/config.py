@@ -15,6 +15,8 @@ from pathlib import Path
 
 from stream.clusters import MAX_CLUSTERS, PageClusterer
 
+DEFAULT_MODEL = "mixture"  # the next-page model (stream.learning.nextpage.MODELS)
+
 _DEFAULT_CLUSTER_RULES = Path(__file__).with_name("clusters.toml")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -64,9 +66,10 @@ class Settings:
                               "doc": "samples a cluster's model needs before it is used "
                                      "(else Markov counts, else popularity)"})
     model: str = dataclasses.field(
-        default="hoeffding", metadata={"env": "PAGEPILOT_MODEL",
-                                       "doc": "River next-page classifier: hoeffding, "
-                                              "softmax, naive_bayes or adaptive_tree"})
+        default=DEFAULT_MODEL, metadata={"env": "PAGEPILOT_MODEL",
+                                         "doc": "next-page model: mixture (sequence experts), "
+                                                "or one River classifier per cluster: "
+                                                "hoeffding, softmax, naive_bayes, adaptive_tree"})
     gamma: float = dataclasses.field(
         default=0.9, metadata={"env": "PAGEPILOT_GAMMA", "doc": "Q-learning discount"})
     q_omega: float = dataclasses.field(

@@ -23,7 +23,7 @@ class StreamEvaluator:
     def __init__(self, config: LearningConfig, clusterer: PageClusterer,
                  session_timeout_s: float = 1800.0, window: int = 1000):
         self.windows = {name: WindowedScore(window) for name in MODEL_NAMES}
-        self.learner = ClusterLearner(config, clusterer.clusters)
+        self.learner = ClusterLearner(config)
         self.shard = Shard(0, self.learner, int(session_timeout_s * 1000),
                            on_scored=lambda name, delta: self.windows[name].add(delta))
         self.clusterer = clusterer
@@ -41,8 +41,8 @@ class StreamEvaluator:
         return self.shard.rows
 
     @property
-    def models(self) -> dict:
-        return self.shard.models
+    def model(self):
+        return self.shard.model
 
     @property
     def sessions(self) -> dict:

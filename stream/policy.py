@@ -1,8 +1,9 @@
 """The policy: relevant next clusters from the classifier, ranked by their Q-value.
 
-Candidates are the ``candidates`` most likely next clusters of the cluster's River model
-(the current cluster and ``EXIT`` excluded). While that model has seen fewer than
-``cold_start_min`` samples, the candidates come from the Markov counts, and while those are
+Candidates are the ``candidates`` most likely next clusters of the shard's next-page model
+(the current cluster and ``EXIT`` excluded). While that model has learned fewer than
+``cold_start_min`` samples on the current cluster (or predicts nothing there), the
+candidates come from the Markov counts, and while those are
 cold too, from overall popularity: the record names that ``fallback``. Each candidate is
 scored
 
@@ -18,7 +19,6 @@ from typing import Mapping
 
 from stream.learning.cluster import ClusterRow, ClusterValue, LearningConfig, popular_ranking
 from stream.learning.nextpage import NextPageModel
-from stream.learning.qlearning import ClusterIndex
 from stream.models import EXIT
 
 POLICY_NAME = "river+q"
@@ -29,8 +29,9 @@ def candidates(row: ClusterRow, model: NextPageModel, features: dict, current: s
                ) -> tuple[dict[str, float], str | None, int]:
     """Candidate clusters with their probabilities, the fallback used (if any), and the
     version (samples learned) of the model they came from."""
-    if model.n_seen >= config.cold_start_min:
-        proba, fallback, version = model.predict_proba_one(features), None, model.n_seen
+    proba = model.predict_proba_one(features) if model.seen.get(current, 0) >= config.cold_start_min else {}
+    if proba:
+        fallback, version = None, model.n_seen
     elif row.markov.total >= config.cold_start_min:
         proba, fallback, version = row.markov.predict_proba_one(), "markov", row.markov.total
     else:
@@ -42,10 +43,10 @@ def candidates(row: ClusterRow, model: NextPageModel, features: dict, current: s
 
 
 def rank(proba: dict[str, float], row: ClusterRow, values: Mapping[str, ClusterValue],
-         index: ClusterIndex, config: LearningConfig) -> list[dict]:
+         config: LearningConfig) -> list[dict]:
     """Score the candidates and keep the best ``top_k``: each a
     :class:`~stream.models.RecommendedPage` as plain JSON values."""
-    q = {c: float(row.q.q[index.index(c)]) for c in proba}
+    q = {c: row.q.q(c) for c in proba}  # 0.0 for a move never made from here
     scale = max((abs(v) for v in q.values()), default=0.0) or 1.0
     w_p, w_b = config.blend_probability, config.blend_bounce
     none = ClusterValue()

@@ -61,7 +61,7 @@ def advance(state: SessionState | None, view: PageView, cluster: str, *, offset:
         state = None
     hits = (state.hits if state else 0) + 1
     features = page_features(
-        previous=state.cluster if state else None,
+        history=[cluster, *state.features.get("history", (state.cluster,))] if state else [cluster],
         dwell_s=(view.timestamp - state.last_time) / 1000 if state else 0.0,
         device=view.device, channel=view.channel, timestamp_ms=view.timestamp,
         landing=state.landing if state else cluster, hits=hits - 1)

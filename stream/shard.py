@@ -1,9 +1,9 @@
 """Everything one input partition has learned, and the sessions it holds open.
 
 A :class:`Shard` is a deterministic function of the page views of one ``pageviews``
-partition, applied in offset order: its open sessions (previous cluster, features, pages
-viewed), and per page cluster the learning state of that partition's traffic (Markov counts,
-Q-row, page value, prequential scores) and a River model. The worker serves and learns in
+partition, applied in offset order: its open sessions (recent clusters, features, pages
+viewed), per page cluster the learning state of that partition's traffic (Markov counts,
+Q-row, page value, prequential scores), and one next-page model for all its clusters. The worker serves and learns in
 the same hop, so nothing crosses Kafka between a page view and what is learned from it;
 the counts of all shards are additive and are merged for serving (:mod:`stream.snapshots`).
 
@@ -13,7 +13,7 @@ the same. ``offset`` is the last input offset applied; :meth:`Shard.apply` ignor
 at or below it, which makes learning idempotent under Faust's at-least-once delivery.
 
 >>> from stream.learning.cluster import LearningConfig
->>> shard = Shard(0, ClusterLearner(LearningConfig(), ("home", "cart", "other")), 1_800_000)
+>>> shard = Shard(0, ClusterLearner(LearningConfig()), 1_800_000)
 >>> view = PageView(event_id="s-1", session_id="s", visitor_id="v",
 ...                 timestamp=1_501_591_568_000, page_path="/home")
 >>> shard.apply(view, "home", offset=0, ingest_time=0).sequence
@@ -51,7 +51,7 @@ class Shard:
         self.sessions: dict[str, SessionState] = {}
         self.latest: dict[str, dict] = {}  # session id -> its latest recommendation
         self.rows: dict[str, ClusterRow] = {}
-        self.models: dict[str, NextPageModel] = {}
+        self.model: NextPageModel = learner.new_model()
         self.values: dict[str, ClusterValue] = {}  # this shard's own, for Q-targets
         self.dirty_sessions: set[str] = set()  # changed since the last checkpoint
         self.dirty_clusters: set[str] = set()
@@ -83,14 +83,13 @@ class Shard:
         self.offset = max(self.offset, offset)
 
     def learn(self, step: Step) -> None:
-        """One learning step on its cluster: predict, then learn the River model; then the
+        """One learning step on its cluster: predict, then learn the next-page model; then the
         prequential scores, Markov counts, Q-row and page value."""
         cluster = step.cluster
         row = self.rows.get(cluster) or self.learner.new_row()
-        model = self.model(cluster)
         rank = None
         if step.learn_next and step.learn_features is not None:
-            rank = self.learner.learn_model(model, step)
+            rank = self.learner.learn_model(self.model, step)
         learned = self.learner.learn_row(row, step, rank, self.values)
         if learned is row:
             return
@@ -102,12 +101,6 @@ class Shard:
         self.dirty_clusters.add(cluster)
         self.unpublished.add(cluster)
         self.unfolded.add(cluster)
-
-    def model(self, cluster: str) -> NextPageModel:
-        model = self.models.get(cluster)
-        if model is None:
-            model = self.models[cluster] = self.learner.new_model()
-        return model
 
     def close_all(self, ingest_time: int = 0) -> None:
         """End every open session (the end of a file in ``pagepilot evaluate``)."""

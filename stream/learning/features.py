@@ -1,10 +1,12 @@
 """Features of a page view for the next-page classifier, from its session's context.
 
 Categorical values stay strings (the classifier one-hot encodes them); counts and times
-are log-scaled so that one long session does not dominate a linear model.
+are log-scaled so that one long session does not dominate a linear model. ``history`` is
+the session's clusters, most recent (the current one) first, at most ``HISTORY`` of them:
+what the sequence model (:mod:`stream.learning.sequences`) reads.
 
->>> x = page_features(previous="home", dwell_s=30.0, device="mobile", channel="Direct",
-...                   timestamp_ms=1_501_591_568_000, landing="home", hits=3)
+>>> x = page_features(history=["cart", "home"], dwell_s=30.0, device="mobile",
+...                   channel="Direct", timestamp_ms=1_501_591_568_000, landing="home", hits=3)
 >>> x["previous"], x["hour"], round(x["log_dwell"], 3), round(x["log_hits"], 3)
 ('home', '12', 3.434, 1.386)
 """
@@ -14,17 +16,19 @@ from __future__ import annotations
 import math
 
 ENTRANCE = "(entrance)"
+HISTORY = 10  # clusters of the session kept: the sequential rules look this far back
 
 
-def page_features(*, previous: str | None, dwell_s: float, device: str, channel: str,
+def page_features(*, history: list[str], dwell_s: float, device: str, channel: str,
                   timestamp_ms: int, landing: str, hits: int) -> dict:
     """Features of a page view: where the visitor came from, how, when, and how far in.
 
-    ``previous`` is the cluster of the page before (None on the landing page), ``dwell_s``
-    the time spent there, ``hits`` the page views of the session before this one.
+    ``history`` is the session's clusters, this page's first, ``dwell_s`` the time spent
+    on the page before, ``hits`` the page views of the session before this one.
     """
     return {
-        "previous": previous or ENTRANCE,
+        "history": history[:HISTORY],
+        "previous": history[1] if len(history) > 1 else ENTRANCE,
         "landing": landing,
         "device": device or "unknown",
         "channel": channel or "unknown",

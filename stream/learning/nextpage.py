@@ -1,28 +1,35 @@
-"""The River next-page classifier of one page cluster: "where do visitors go from here?".
+"""The shard's next-page classifier: "where do visitors go from here?".
 
-Each page cluster has its own model in every shard (input partition), learned
-online from the session features of page views on it and the cluster that came next.
-``MODELS`` are the River estimators compared in docs/learning.md (bench/compare_models.py);
-each takes the features of :func:`stream.learning.features.page_features` as they are and
-does its own encoding. ``hoeffding`` is the default: within 0.1 point of the best hit
-rates, and by far the fastest.
+One model per shard (input partition) learns from every page view of its sessions
+(``x`` from :func:`stream.learning.features.page_features`, its ``history`` starting with
+the current cluster) and the cluster that came next. ``MODELS`` are the estimators
+compared in docs/learning.md (bench/compare_models.py). ``mixture``, the default, is
+:class:`stream.learning.sequences.SessionMixture`: sequence experts weighted per cluster.
+The others are River's own learners, one per cluster (:class:`PerCluster`), on the
+page's features without the history; each does its own encoding.
 
 >>> model = NextPageModel("softmax", seed=1)
 >>> for _ in range(20):
-...     model.learn_one({"device": "mobile", "log_hits": 1.0}, "cart")
-...     model.learn_one({"device": "desktop", "log_hits": 1.0}, "search")
->>> model.ranking({"device": "mobile", "log_hits": 1.0})[0], model.n_seen
-('cart', 40)
+...     model.learn_one({"history": ["home"], "device": "mobile", "log_hits": 1.0}, "cart")
+...     model.learn_one({"history": ["home"], "device": "desktop", "log_hits": 1.0}, "search")
+>>> model.ranking({"history": ["home"], "device": "mobile", "log_hits": 1.0})[0]
+'cart'
+>>> model.n_seen, model.seen
+(40, {'home': 40})
 """
 
 from __future__ import annotations
 
-from river import compose, linear_model, naive_bayes, optim, tree
+import functools
+
+from river import base, compose, linear_model, naive_bayes, optim, tree
 from river.tree.nodes.branch import DTBranch
 
+from stream.config import DEFAULT_MODEL
+from stream.learning.sequences import SessionMixture
 from stream.models import EXIT
 
-DEFAULT_MODEL = "hoeffding"
+__all__ = ["DEFAULT_MODEL", "MODELS", "NextPageModel", "PerCluster"]
 
 
 def one_hot(x: dict) -> dict[str, float]:
@@ -107,12 +114,45 @@ def _adaptive_tree(seed: int):
     return tree.HoeffdingAdaptiveTreeClassifier(**_TREE, seed=seed)
 
 
-MODELS = {"softmax": _softmax, "naive_bayes": _naive_bayes, "hoeffding": _hoeffding,
-          "adaptive_tree": _adaptive_tree}
+class PerCluster(base.Classifier):
+    """One River classifier per current cluster (``x["history"][0]``), made by ``factory``,
+    each on the features of ``x`` but the history."""
+
+    def __init__(self, factory):
+        self.factory = factory
+        self.models: dict = {}
+
+    @property
+    def _multiclass(self) -> bool:
+        return True
+
+    def learn_one(self, x: dict, y: str) -> None:
+        cluster = x["history"][0]
+        model = self.models.get(cluster)
+        if model is None:
+            model = self.models[cluster] = self.factory()
+        model.learn_one(_without_history(x), y)
+
+    def predict_proba_one(self, x: dict) -> dict[str, float]:
+        model = self.models.get(x["history"][0])
+        return model.predict_proba_one(_without_history(x)) if model is not None else {}
+
+
+def _without_history(x: dict) -> dict:
+    return {key: value for key, value in x.items() if key != "history"}
+
+
+def _per_cluster(make):
+    return lambda seed: PerCluster(functools.partial(make, seed))
+
+
+MODELS = {"mixture": lambda seed: SessionMixture(), "softmax": _per_cluster(_softmax),
+          "naive_bayes": _per_cluster(_naive_bayes), "hoeffding": _per_cluster(_hoeffding),
+          "adaptive_tree": _per_cluster(_adaptive_tree)}
 
 
 class NextPageModel:
-    """A River classifier of the next page cluster, with the count of samples it learned.
+    """A next-page classifier with the samples it learned, in total and per cluster.
 
     Parameters
     ----------
@@ -129,10 +169,13 @@ class NextPageModel:
         self.seed = seed
         self._model = MODELS[kind](seed)
         self.n_seen = 0
+        self.seen: dict[str, int] = {}  # current cluster -> samples learned there
 
     def learn_one(self, x: dict, y: str) -> None:
         self._model.learn_one(x, y)
         self.n_seen += 1
+        cluster = x["history"][0]
+        self.seen[cluster] = self.seen.get(cluster, 0) + 1
 
     def predict_proba_one(self, x: dict) -> dict[str, float]:
         return self._model.predict_proba_one(x) if self.n_seen else {}

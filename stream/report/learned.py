@@ -4,7 +4,7 @@ what that policy recommends on sessions it never learned from.
 The page views run through :class:`stream.evaluate.StreamEvaluator` (the worker's
 sessionizer, cluster learner and prequential scores) from start to end, so the accuracy
 over time covers the whole stream. When the first session of the *evaluation part* (the
-latest ``holdout`` share of sessions) starts, the policy is frozen: its rows, River models
+latest ``holdout`` share of sessions) starts, the policy is frozen: its rows, next-page model
 and cluster values are copied. Every page view of an evaluation session is recorded with
 the recommendations of that frozen policy, made by :func:`stream.policy.candidates` and
 :func:`stream.policy.rank` as the worker makes them. The impact is estimated on those
@@ -20,6 +20,7 @@ from typing import Iterable
 from stream.clusters import PageClusterer
 from stream.evaluate import StreamEvaluator
 from stream.learning.cluster import MODEL_NAMES, ClusterValue, LearningConfig
+from stream.learning.nextpage import NextPageModel
 from stream.learning.features import ENTRANCE
 from stream.learning.prequential import Score
 from stream.models import PageView
@@ -52,7 +53,7 @@ class FrozenPolicy:
     """What the policy had learned when it was frozen, per cluster."""
 
     rows: dict
-    models: dict
+    model: NextPageModel
     values: dict[str, ClusterValue]
     events: int  # page views learned before freezing
 
@@ -107,7 +108,7 @@ class _Pass:
 
     def freeze(self) -> None:
         ev = self.evaluator
-        self.frozen = FrozenPolicy(rows=dict(ev.rows), models=copy.deepcopy(ev.models),
+        self.frozen = FrozenPolicy(rows=dict(ev.rows), model=copy.deepcopy(ev.model),
                                    values=dict(ev.values), events=ev.events)
 
     def learn_one(self, view: PageView, evaluated: bool) -> None:
@@ -146,10 +147,9 @@ class _Pass:
         """The frozen policy's top-k for a page view, as the worker would publish it."""
         frozen, learner = self.frozen, self.evaluator.learner
         row = frozen.rows.get(cluster) or learner.new_row()
-        model = frozen.models.get(cluster) or learner.new_model()
-        proba, fallback, _version = candidates(row, model, features, cluster, frozen.values,
+        proba, fallback, _version = candidates(row, frozen.model, features, cluster, frozen.values,
                                                learner.config)
-        items = rank(proba, row, frozen.values, learner.index, learner.config)
+        items = rank(proba, row, frozen.values, learner.config)
         return tuple(item["cluster"] for item in items), (fallback or "river") if items else "cold"
 
     def _timeline_point(self) -> None:

@@ -34,7 +34,7 @@ def fed(shard: Shard, events, start: int = 0) -> Shard:
 def state(shard: Shard) -> dict:
     return {"offset": shard.offset, "sessions": dict(shard.sessions),
             "rows": {c: row.to_json() for c, row in shard.rows.items()},
-            "samples": {c: m.n_seen for c, m in shard.models.items()}}
+            "samples": dict(shard.model.seen)}
 
 
 def test_an_offset_delivered_again_is_not_learned_again():
@@ -94,7 +94,7 @@ def test_the_merged_view_sums_counts_and_weights_q_by_visits():
     for shard in shards:
         for cluster, row in shard.rows.items():
             merged.fold(ClusterSnapshot(shard.partition, cluster, shard.offset, 0,
-                                        row.to_json(), shard.models[cluster].n_seen))
+                                        row.to_json(), shard.model.seen.get(cluster, 0)))
     home = [s.rows["home"] for s in shards]
     row = merged.row("home")
     assert row.markov.total == sum(r.markov.total for r in home)
@@ -106,7 +106,7 @@ def test_the_merged_view_sums_counts_and_weights_q_by_visits():
         expected = sum(r.q.q(action) * r.q.visits(action) for r in home) / visits
         assert row.q.visits(action) == visits
         assert row.q.q(action) == pytest.approx(expected)
-    assert merged.model_samples("home") == sum(s.models["home"].n_seen for s in shards)
+    assert merged.model_samples("home") == sum(s.model.seen.get("home", 0) for s in shards)
     assert merge_rows(home) == row
 
 
