@@ -2,7 +2,9 @@
 
 The worker's own learning step (:class:`stream.shard.Shard`, as for one input partition),
 applied in stream order. Sessions still open at the end of the file are closed (their
-terminal steps learned).
+terminal steps learned). Beside the worker's model and baselines, ``pagepilot evaluate``
+scores the field's session-based baselines (:mod:`stream.learning.baselines`) on the same
+transitions, predict then learn, so a user sees the standard comparison on their own data.
 """
 
 from __future__ import annotations
@@ -11,18 +13,25 @@ import time
 from typing import Iterable
 
 from stream.clusters import PageClusterer
+from stream.learning.baselines import SessionKNN, sequential_rules
 from stream.learning.cluster import MODEL_NAMES, ClusterLearner, ClusterValue, LearningConfig
-from stream.learning.prequential import WindowedScore
-from stream.models import PageView
+from stream.learning.prequential import Score, WindowedScore, rank_of
+from stream.models import EXIT, PageView
+from stream.sessions import expired
 from stream.shard import Shard
+
+BASELINES = {"sr": sequential_rules, "sknn": SessionKNN}  # evaluate only: not in the worker
 
 
 class StreamEvaluator:
     """Learns from page views one by one, as one shard, and keeps the prequential scores."""
 
     def __init__(self, config: LearningConfig, clusterer: PageClusterer,
-                 session_timeout_s: float = 1800.0, window: int = 1000):
-        self.windows = {name: WindowedScore(window) for name in MODEL_NAMES}
+                 session_timeout_s: float = 1800.0, window: int = 1000,
+                 baselines: bool = False):
+        self.baselines = {name: make() for name, make in BASELINES.items()} if baselines else {}
+        self.windows = {name: WindowedScore(window) for name in (*MODEL_NAMES, *self.baselines)}
+        self.seconds = dict.fromkeys(self.baselines, 0.0)
         self.learner = ClusterLearner(config)
         self.shard = Shard(0, self.learner, int(session_timeout_s * 1000),
                            on_scored=lambda name, delta: self.windows[name].add(delta))
@@ -50,7 +59,23 @@ class StreamEvaluator:
 
     def learn_one(self, view: PageView) -> None:
         cluster = self.clusterer.cluster_of(view.page_path, view.page_title)
+        if self.baselines:
+            self._score_baselines(view, cluster)
         self.shard.apply(view, cluster, offset=self.events, ingest_time=0)
+
+    def _score_baselines(self, view: PageView, cluster: str) -> None:
+        """Each baseline ranks the page view's cluster from its session so far, then learns
+        it: the transitions the worker's models are scored on (none at a session's start)."""
+        state = self.shard.sessions.get(view.session_id)
+        if state is None or expired(state, view.timestamp, self.shard.timeout_ms):
+            return
+        x = {"history": state.features["history"], "session": view.session_id}
+        for name, baseline in self.baselines.items():
+            started = time.perf_counter()
+            rank = rank_of(cluster, baseline.predict_proba_one(x), exclude=(EXIT,))
+            baseline.learn_one(x, cluster)
+            self.seconds[name] += time.perf_counter() - started
+            self.windows[name].add(Score().scored_at(rank))
 
     def close_sessions(self) -> None:
         """End the sessions still open (their terminal steps learned)."""
@@ -58,16 +83,17 @@ class StreamEvaluator:
 
     def report(self, seconds: float) -> dict:
         models = {}
-        for name in MODEL_NAMES:
+        spent_by = self.learner.seconds | self.seconds
+        for name in self.windows:
             total = self.windows[name].total
-            spent = self.learner.seconds[name]
+            spent = spent_by[name]
             models[name] = total.as_dict() | {
                 "events_per_s": round(total.events / spent) if spent else None,
                 "window": self.windows[name].recent.as_dict()}
         return {
             "events": self.events, "seconds": round(seconds, 2),
             "events_per_s": round(self.events / seconds) if seconds else None,
-            "models": models,
+            "model": self.learner.config.model, "models": models,
             "page_value": {c: round(v.page_value, 2) for c, v in self.values.items()
                            if v.page_value},
             "value": {c: round(v.value, 2) for c, v in self.values.items()},
@@ -77,7 +103,7 @@ class StreamEvaluator:
 def evaluate(views: Iterable[PageView], config: LearningConfig, clusterer: PageClusterer,
              session_timeout_s: float = 1800.0, progress=None) -> dict:
     """Run the learning code over ``views`` (in event-time order); return the report."""
-    evaluator = StreamEvaluator(config, clusterer, session_timeout_s)
+    evaluator = StreamEvaluator(config, clusterer, session_timeout_s, baselines=True)
     started = time.perf_counter()
     for view in views:
         evaluator.learn_one(view)
