@@ -258,6 +258,9 @@ def _evaluate(args, _extra) -> int:
     for name, m in report["models"].items():
         print(f"{name:<10}{m['events']:>10,}{m['top1']:>8.3f}{m['hr3']:>8.3f}{m['hr5']:>8.3f}"
               f"{m['mrr']:>8.3f}{m['events_per_s'] or 0:>10,}")
+    recommended = report["recommended"]
+    print(f"the policy recommends {recommended['distinct_clusters']:,} distinct clusters in "
+          f"{recommended['distinct_lists']:,} distinct lists (per cluster: --json)")
     return 0
 
 

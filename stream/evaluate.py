@@ -4,11 +4,13 @@ The worker's own learning step (:class:`stream.shard.Shard`, as for one input pa
 applied in stream order. Sessions still open at the end of the file are closed (their
 terminal steps learned). Beside the worker's model and baselines, ``pagepilot evaluate``
 scores the field's session-based baselines (:mod:`stream.learning.baselines`) on the same
-transitions, predict then learn, so a user sees the standard comparison on their own data.
+transitions, predict then learn, so a user sees the standard comparison on their own data,
+and counts what the policy would recommend on every page view (:class:`Recommended`).
 """
 
 from __future__ import annotations
 
+import collections
 import time
 from typing import Iterable
 
@@ -16,7 +18,8 @@ from stream.clusters import PageClusterer
 from stream.learning.baselines import SessionKNN, sequential_rules
 from stream.learning.cluster import MODEL_NAMES, ClusterLearner, ClusterValue, LearningConfig
 from stream.learning.prequential import Score, WindowedScore, rank_of
-from stream.models import EXIT, PageView
+from stream.models import EXIT, PageView, Step
+from stream.policy import candidates, rank
 from stream.sessions import expired
 from stream.shard import Shard
 
@@ -28,8 +31,9 @@ class StreamEvaluator:
 
     def __init__(self, config: LearningConfig, clusterer: PageClusterer,
                  session_timeout_s: float = 1800.0, window: int = 1000,
-                 baselines: bool = False):
-        self.baselines = {name: make() for name, make in BASELINES.items()} if baselines else {}
+                 compare: bool = False):
+        self.baselines = {name: make() for name, make in BASELINES.items()} if compare else {}
+        self.recommended = Recommended() if compare else None
         self.windows = {name: WindowedScore(window) for name in (*MODEL_NAMES, *self.baselines)}
         self.seconds = dict.fromkeys(self.baselines, 0.0)
         self.learner = ClusterLearner(config)
@@ -61,7 +65,17 @@ class StreamEvaluator:
         cluster = self.clusterer.cluster_of(view.page_path, view.page_title)
         if self.baselines:
             self._score_baselines(view, cluster)
-        self.shard.apply(view, cluster, offset=self.events, ingest_time=0)
+        step = self.shard.apply(view, cluster, offset=self.events, ingest_time=0)
+        if self.recommended is not None:
+            self.recommended.add(step.cluster, self._recommend(step))
+
+    def _recommend(self, step: Step) -> tuple[str, ...]:
+        """The clusters the worker would recommend for the step (one shard: its own rows)."""
+        shard, config = self.shard, self.learner.config
+        row = shard.rows.get(step.cluster) or self.learner.new_row()
+        proba, _fallback, _version = candidates(row, shard.model, step.features or {},
+                                                step.cluster, shard.values, config)
+        return tuple(item["cluster"] for item in rank(proba, row, shard.values, config))
 
     def _score_baselines(self, view: PageView, cluster: str) -> None:
         """Each baseline ranks the page view's cluster from its session so far, then learns
@@ -94,6 +108,7 @@ class StreamEvaluator:
             "events": self.events, "seconds": round(seconds, 2),
             "events_per_s": round(self.events / seconds) if seconds else None,
             "model": self.learner.config.model, "models": models,
+            **({"recommended": self.recommended.report()} if self.recommended else {}),
             "page_value": {c: round(v.page_value, 2) for c, v in self.values.items()
                            if v.page_value},
             "value": {c: round(v.value, 2) for c, v in self.values.items()},
@@ -103,7 +118,7 @@ class StreamEvaluator:
 def evaluate(views: Iterable[PageView], config: LearningConfig, clusterer: PageClusterer,
              session_timeout_s: float = 1800.0, progress=None) -> dict:
     """Run the learning code over ``views`` (in event-time order); return the report."""
-    evaluator = StreamEvaluator(config, clusterer, session_timeout_s, baselines=True)
+    evaluator = StreamEvaluator(config, clusterer, session_timeout_s, compare=True)
     started = time.perf_counter()
     for view in views:
         evaluator.learn_one(view)
@@ -111,3 +126,24 @@ def evaluate(views: Iterable[PageView], config: LearningConfig, clusterer: PageC
             progress.update(evaluator.events)
     evaluator.close_sessions()
     return evaluator.report(time.perf_counter() - started)
+
+
+class Recommended:
+    """The policy's recommendations counted per cluster: how varied they are."""
+
+    def __init__(self):
+        self.lists: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+
+    def add(self, cluster: str, items: tuple[str, ...]) -> None:
+        self.lists[cluster][items] += 1
+
+    def report(self, most_common: int = 3) -> dict:
+        """Distinct clusters and lists recommended overall; per cluster its page views and
+        most common lists with their counts."""
+        lists = {items for counter in self.lists.values() for items in counter}
+        return {"distinct_clusters": len({c for items in lists for c in items}),
+                "distinct_lists": len(lists),
+                "clusters": {cluster: {"page_views": sum(counter.values()),
+                                       "lists": [[list(items), n] for items, n
+                                                 in counter.most_common(most_common)]}
+                             for cluster, counter in sorted(self.lists.items())}}

