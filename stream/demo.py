@@ -93,6 +93,7 @@ def _print_summary(tally: Tally, stats, events: int, malformed: int, done: bool)
         ("worker rate", f"{tally.publish_rate:,.0f} events/s"),
         ("latency ingest->publish p50 / p99", f"{p50:,.0f} / {p99:,.0f} ms"),
         (f"served HR@{top_k(recs)}: next page among the recommended", _share(served(recs))),
+        ("distinct recommendation lists (clusters in order)", f"{distinct_lists(warm):,}"),
     ]
     print("\nSummary" + ("" if done else " (INCOMPLETE: timed out waiting for the worker)"))
     for label, value in rows:
@@ -120,6 +121,17 @@ def served(recs) -> tuple[int, int]:
             scored += 1
             followed += rec.cluster in {item.cluster for item in previous.items}
     return followed, scored
+
+
+def distinct_lists(recs) -> int:
+    """How many different lists of recommended clusters were published.
+
+    >>> from types import SimpleNamespace as R
+    >>> distinct_lists([R(items=[R(cluster="a"), R(cluster="b")]), R(items=[R(cluster="a")]),
+    ...                 R(items=[R(cluster="a"), R(cluster="b")])])
+    2
+    """
+    return len({tuple(item.cluster for item in rec.items) for rec in recs})
 
 
 def top_k(recs) -> int:
