@@ -35,7 +35,7 @@ _ASSETS = {  # name -> (file, content type): a fixed list, so no path reaches th
     "plotly.min.js": (importlib.resources.files("plotly") / "package_data" / "plotly.min.js",
                       "application/javascript"),
 }
-_cluster_names = settings().clusterer().clusters
+_rule_clusters = settings().clusterer().clusters
 _layout = NetworkLayout()
 
 
@@ -55,7 +55,9 @@ async def metrics_json(web, request):
 @app.page("/api/network")
 async def network(web, request):
     figures = cluster_figures()
-    return web.json(network_view(_cluster_names, figures["network"], figures["latest"],
+    # the rules' clusters in their order, then those pages named while running (captures)
+    names = (*_rule_clusters, *(c for c in merged.clusters() if c not in _rule_clusters))
+    return web.json(network_view(names, figures["network"], figures["latest"],
                                  merged.values(), _layout))
 
 

@@ -63,12 +63,12 @@ def build_report(views: Iterable[PageView], n_sessions: int, config: LearningCon
     to ``err`` (standard error by default).
     """
     err = err or sys.stderr
-    not_followed = options.not_followed_in(clusterer.clusters)
     progress = Progress("report: learning", total=total, stream=err)
     run = learn(views, n_sessions, options.holdout, config, clusterer, session_timeout_s,
                 progress)
     progress.close()
-    d = Decisions.from_page_views(run.views, clusterer.clusters, set(not_followed))
+    not_followed = options.not_followed_in(clusterer.names())  # rules may name new clusters
+    d = Decisions.from_page_views(run.views, clusterer.names(), set(not_followed))
     progress = Progress("report: bootstrap", total=len(d.state) * options.impact.resamples,
                         stream=err)
     impact = estimate_impact(d, options.impact, progress=lambda done: progress.update(
