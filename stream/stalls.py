@@ -20,7 +20,7 @@ import sys
 import time
 
 from stream.app import app
-from stream.transport import hole_at_head
+from stream.transport import acknowledged_offsets, committed_offsets, hole_at_head
 
 log = logging.getLogger(__name__)
 CHECK_S = 5.0
@@ -38,9 +38,10 @@ async def restart_when_commits_stall() -> None:
         _suspects.clear()
         return
     consumer = app.consumer
-    # Faust's own bookkeeping (private): committed offsets, and the acknowledged offsets not
-    # yet committed, which, processed in order, start at the committed one.
-    found = stalled(consumer.assignment(), consumer._committed_offset, consumer._acked,
+    # Faust's own bookkeeping: committed offsets, and the acknowledged offsets not yet
+    # committed, which, processed in order, start at the committed one.
+    found = stalled(consumer.assignment(), committed_offsets(consumer),
+                    acknowledged_offsets(consumer),
                     _suspects, now=time.monotonic(), commits=consumer.commit_rounds)
     if found:
         log.error("offset commits stalled: %s; restarting this worker in place to read "

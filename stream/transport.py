@@ -89,6 +89,26 @@ class Transport(aiokafka.Transport):
     Consumer = Consumer
 
 
+# Faust's and aiokafka's private parts this module relies on; tests/stream/test_transport.py
+# checks on the pinned versions that each still exists (a canary for an upgrade).
+PRIVATE_METHODS = {aiokafka.AIOKafkaConsumerThread: ("_create_worker_consumer",),
+                   aiokafka.Consumer: ("_new_offset", "_new_consumer_thread")}
+PRIVATE_ATTRIBUTES = {"faust.transport.consumer.Consumer.__init__":
+                      ("_gap", "_committed_offset", "_acked"),
+                      "aiokafka.consumer.consumer.AIOKafkaConsumer.__init__":
+                      ("_fetch_max_wait_ms",)}
+
+
+def committed_offsets(consumer) -> dict:
+    """Faust's committed offset per partition (the next offset to process)."""
+    return consumer._committed_offset
+
+
+def acknowledged_offsets(consumer) -> dict:
+    """Faust's acknowledged offsets per partition that are not committed yet."""
+    return consumer._acked
+
+
 def broker_credentials(config: Settings) -> faust.types.auth.CredentialsT | None:
     """The worker's Kafka security, as Faust takes it (None for PLAINTEXT).
 
