@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 
 from kafka import KafkaProducer
 
-from producers.loaders import BadRow, iter_rows
+from producers.loaders import BadRow, iter_rows, parse_column_map
 from stream.broker import check_credentials
 from stream.progress import Progress
 from stream.config import Settings
@@ -84,6 +84,19 @@ def read_events(path: str, fmt: str = "auto", columns: dict | None = None,
     # Ties in time keep hit order, then file order (the sort is stable).
     events.sort(key=lambda view: (view.timestamp, view.hit_number))
     return events
+
+
+def read_input(path: str | None, fmt: str, columns: str | None, sessions: int, seed: int,
+               stats: ReplayStats) -> tuple[Iterable[PageView], int | None]:
+    """The page views of a file (``columns`` as ``--columns`` gives it) in event-time order
+    with their count, or, without a file, a stream of ``sessions`` generated sessions and
+    None: the input of ``pagepilot evaluate``, ``replay`` and ``report``."""
+    from producers.generator import generate
+
+    if not path:
+        return generate(sessions, seed=seed), None
+    events = read_events(path, fmt, parse_column_map(columns) if columns else None, stats)
+    return events, len(events)
 
 
 def make_producer(config: Settings) -> KafkaProducer:

@@ -163,17 +163,8 @@ def _add_format_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_input(args, stats):
-    """The page views of ``args.file`` (bad rows counted in ``stats``, reported on stderr)
-    in event-time order, with their count; or a stream of generated sessions and None."""
-    from producers.generator import generate
-    from producers.loaders import parse_column_map
-    from producers.replay import read_events
-
-    if not args.file:
-        return generate(args.sessions, seed=args.seed), None
-    columns = parse_column_map(args.columns) if args.columns else None
-    events = read_events(args.file, args.format, columns, stats)
-    return events, len(events)
+    from producers.replay import read_input
+    return read_input(args.file, args.format, args.columns, args.sessions, args.seed, stats)
 
 
 def _kafka(args, _extra) -> int:

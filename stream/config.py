@@ -13,11 +13,10 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
-from stream.clusters import MAX_CLUSTERS, PageClusterer
+from stream.clusters import DEFAULT_RULES, MAX_CLUSTERS, PageClusterer
 
 DEFAULT_MODEL = "mixture"  # the next-page model (stream.learning.nextpage.MODELS)
 
-_DEFAULT_CLUSTER_RULES = Path(__file__).with_name("clusters.toml")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
@@ -88,7 +87,7 @@ class Settings:
         default=16384, metadata={"env": "PAGEPILOT_MAX_EVENT_BYTES",
                                  "doc": "larger input messages are dead-lettered"})
     cluster_rules: str = dataclasses.field(
-        default=str(_DEFAULT_CLUSTER_RULES),
+        default=str(DEFAULT_RULES),
         metadata={"env": "PAGEPILOT_CLUSTER_RULES",
                   "doc": "TOML file of page-cluster rules (default: bundled GStore rules)"})
     max_clusters: int = dataclasses.field(

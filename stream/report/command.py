@@ -88,10 +88,10 @@ def _input(args, config):
         source = (f"{args.sessions:,} generated sessions (seed {args.seed}) with a planted path "
                   f"{plant.source} > {plant.target} converting {plant.conversion:.0%}")
         return generate(args.sessions, seed=args.seed, plant=plant), args.sessions, source, None, {}
-    from producers.replay import ReplayStats
-    from stream.cli import _read_input
+    from producers.replay import ReplayStats, read_input
     stats = ReplayStats()
-    views, total = _read_input(args, stats)
+    views, total = read_input(args.file, args.format, args.columns, args.sessions, args.seed,
+                              stats)
     if total is None:
         return views, args.sessions, f"{args.sessions:,} generated sessions (seed {args.seed})", \
             None, {}
