@@ -4,7 +4,7 @@ Once a second every worker measures its gauges (lag, open sessions, memory, the 
 transitions) into a snapshot of :data:`stream.agents.metrics` and sends it to the metrics
 topic. Every worker also reads that topic, outside the consumer group (all of it), and keeps
 the latest snapshot of each worker, so any worker's web server can answer for the whole
-cluster (:func:`cluster_figures`).
+group of workers (:func:`group_figures`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ async def publish_metrics():
 
 
 @app.task
-async def read_cluster_metrics():
+async def read_group_metrics():
     """Follow the metrics topic from a few seconds back, keeping each worker's latest."""
     consumer = AIOKafkaConsumer(**_settings.kafka_options(), enable_auto_commit=False,
                                 client_id=f"{_settings.app_id}-metrics-reader")
@@ -62,7 +62,7 @@ async def read_cluster_metrics():
     except asyncio.CancelledError:
         raise
     except Exception:  # metrics must never take the worker down
-        log.exception("reading the metrics topic failed; cluster figures show this worker only")
+        log.exception("reading the metrics topic failed; group figures show this worker only")
     finally:
         await consumer.stop()
 
@@ -75,8 +75,9 @@ def _keep(raw: bytes) -> None:
         log.warning("ignored a malformed metrics snapshot")
 
 
-def cluster_figures(scope: str = "cluster") -> dict:
-    """Merged figures of every live worker (``scope="cluster"``) or of this one only."""
+def group_figures(scope: str = "group") -> dict:
+    """Merged figures of every live worker (``scope="group"``, or anything but ``worker``:
+    ``cluster`` was its name before) or of this one only."""
     if scope == "worker":
         return merge([snapshots.get(metrics.worker) or metrics.snapshot(_gauges())])
     return merge(snapshots.values())

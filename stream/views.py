@@ -1,8 +1,9 @@
 """The worker's web server (Faust's, bound to PAGEPILOT_WEB_HOST:PAGEPILOT_WEB_PORT).
 
 - ``/dashboard/``: the live dashboard (its assets, Plotly included, are served from here).
-- ``/api/metrics``: the figures of the whole cluster as JSON (``?scope=worker``: this one).
-- ``/metrics``: the same in Prometheus text format, of this worker unless ``?scope=cluster``.
+- ``/api/metrics``: the figures of the whole group of workers as JSON (``?scope=worker``:
+  this one).
+- ``/metrics``: the same in Prometheus text format, of this worker unless ``?scope=group``.
 - ``/api/network``: the page-cluster network with the latest recommendations.
 - ``/api/scores/``: prequential scores over all transitions this worker's clusters learned.
 - ``/api/state``: what the group has learned per cluster (``?scope=worker``: this
@@ -24,7 +25,7 @@ from stream.config import settings
 from stream.learning.cluster import MODEL_NAMES
 from stream.learning.prequential import Score
 from stream.metrics import prometheus_text, value_summary
-from stream.monitor import cluster_figures
+from stream.monitor import group_figures
 from stream.network import NetworkLayout, network_view
 from stream.topics import pageviews_topic
 
@@ -41,20 +42,20 @@ _layout = NetworkLayout()
 
 @app.page("/metrics")
 async def prometheus(web, request):
-    figures = cluster_figures(request.query.get("scope", "worker"))
+    figures = group_figures(request.query.get("scope", "worker"))
     return web.text(prometheus_text(figures, value_summary(merged.values())),
                     content_type="text/plain; version=0.0.4")
 
 
 @app.page("/api/metrics")
 async def metrics_json(web, request):
-    figures = cluster_figures(request.query.get("scope", "cluster"))
+    figures = group_figures(request.query.get("scope", "group"))
     return web.json(figures | {"values": value_summary(merged.values())})
 
 
 @app.page("/api/network")
 async def network(web, request):
-    figures = cluster_figures()
+    figures = group_figures()
     # the rules' clusters in their order, then those pages named while running (captures)
     names = (*_rule_clusters, *(c for c in merged.clusters() if c not in _rule_clusters))
     return web.json(network_view(names, figures["network"], figures["latest"],

@@ -142,7 +142,7 @@ def test_two_workers_answer_every_page_view_once_and_their_metrics_add_up(run_se
             view.page_path, view.page_title)
 
 
-def worker_metrics(config, scope: str = "cluster") -> dict:
+def worker_metrics(config, scope: str = "group") -> dict:
     url = f"http://127.0.0.1:{config.web_port}/api/metrics?scope={scope}"
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)
