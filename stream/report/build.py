@@ -89,6 +89,7 @@ def build_report(views: Iterable[PageView], n_sessions: int, config: LearningCon
                      "total": run.final["models"]},
         "page_value": tables.page_values(run.frozen, run.views),
         "policy": tables.learned_policy(run.frozen, run.views, followed),
+        "recommended": tables.recommended(run.views),
         "impact": impact,
         "verdicts": {metric: verdict(impact, metric) for metric in ("value", "conversion")}
         | {"weights_degenerate_from": degenerate_from(impact)},

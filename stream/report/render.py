@@ -176,7 +176,9 @@ def _policy(report: dict, figures: dict) -> str:
 <p>What the frozen policy recommended first on the cluster's page views (and the share of
 its page views where that was first), the recommendation a visitor could follow (the first
 one that is not an order page), against the most likely next cluster of the Markov counts.
-Q is the learned value of going there; page value is the learned page value.</p>
+Q is the learned value of going there; page value is the learned page value. Over all
+clusters it recommended {report['recommended']['distinct_clusters']:,} distinct clusters in
+{report['recommended']['distinct_lists']:,} distinct lists.</p>
 {_img(figures, 'policy', 'Learned policy per cluster')}
 <table><tr><th class="name">cluster</th><th>page views</th><th class="name">recommended</th>
 <th class="name">followable</th><th class="name">most likely next</th><th>Q rec.</th>

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 
+from stream.evaluate import Recommended
 from stream.learning.cluster import ClusterValue
 from stream.learning.pagevalue import PageValueTracker
 from stream.models import EXIT
@@ -62,6 +63,15 @@ def learned_policy(frozen: FrozenPolicy, views: PageViews,
             "page_value_most_likely": _page_value(frozen.values, likely),
             "sources": {name: round(n / len(seen), 4) for name, n in sources.most_common()}})
     return rows
+
+
+def recommended(views: PageViews) -> dict:
+    """The variety of the frozen policy's lists on the evaluation part (see
+    :class:`stream.evaluate.Recommended`)."""
+    counted = Recommended()
+    for cluster, items in zip(views.cluster, views.recommended):
+        counted.add(cluster, tuple(items))
+    return counted.report()
 
 
 def _most_common(items) -> tuple[str | None, float]:

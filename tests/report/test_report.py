@@ -142,3 +142,10 @@ def test_the_report_opens_in_headless_chromium_without_errors(planted, tmp_path,
     assert "PagePilot impact report" in page.title()
     page.screenshot(path=str(artifacts_dir / "report.png"), full_page=True)
     assert errors == []
+
+
+def test_the_report_counts_how_varied_the_recommendations_are(planted):
+    variety = planted["recommended"]
+    assert sum(c["page_views"] for c in variety["clusters"].values()) == sum(
+        row["page_views"] for row in planted["policy"])
+    assert variety["distinct_lists"] >= len(variety["clusters"]) and variety["distinct_clusters"] > 3
