@@ -32,7 +32,7 @@ from stream.config import settings
 from stream.learning.cluster import ClusterLearner
 from stream.metrics import WorkerMetrics
 from stream.models import DeadLetter, PageView, Step
-from stream.policy import POLICY_NAME, candidates, rank
+from stream.policy import POLICY_NAME, recommend
 from stream.shard import Shard
 from stream.snapshots import ClusterSnapshot, MergedView, merge_rows
 from stream.topics import dead_letter_topic, pageviews_topic, recommendations_topic
@@ -197,12 +197,11 @@ def _json(data: dict) -> bytes:
 
 
 def _recommend(step: Step, shard: Shard) -> dict:
-    """The policy over the merged snapshots, with this shard's River model of the cluster:
-    a :class:`~stream.models.Recommendation` as plain JSON values."""
+    """The policy over the merged snapshots, with this shard's next-page model: a
+    :class:`~stream.models.Recommendation` as plain JSON values."""
     row, values = merged.row(step.cluster), merged.values()
-    proba, fallback, version = candidates(row, shard.model, step.features or {},
-                                          step.cluster, values, learner.config)
-    items = rank(proba, row, values, learner.config)
+    items, fallback, version = recommend(row, shard.model, step.features or {}, step.cluster,
+                                         values, learner.config)
     now = _ms(time.time())
     snapshot_ms = merged.published_ms(step.cluster)
     metrics.served_from(None if snapshot_ms is None else now - snapshot_ms)

@@ -19,7 +19,7 @@ from stream.learning.baselines import SessionKNN, sequential_rules
 from stream.learning.cluster import MODEL_NAMES, ClusterLearner, ClusterValue, LearningConfig
 from stream.learning.prequential import Score, WindowedScore, rank_of
 from stream.models import EXIT, PageView, Step
-from stream.policy import candidates, rank
+from stream.policy import recommend
 from stream.sessions import expired
 from stream.shard import Shard
 
@@ -73,9 +73,9 @@ class StreamEvaluator:
         """The clusters the worker would recommend for the step (one shard: its own rows)."""
         shard, config = self.shard, self.learner.config
         row = shard.rows.get(step.cluster) or self.learner.new_row()
-        proba, _fallback, _version = candidates(row, shard.model, step.features or {},
-                                                step.cluster, shard.values, config)
-        return tuple(item["cluster"] for item in rank(proba, row, shard.values, config))
+        items, _fallback, _version = recommend(row, shard.model, step.features or {},
+                                               step.cluster, shard.values, config)
+        return tuple(item["cluster"] for item in items)
 
     def _score_baselines(self, view: PageView, cluster: str) -> None:
         """Each baseline ranks the page view's cluster from its session so far, then learns

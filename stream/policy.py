@@ -56,3 +56,12 @@ def rank(proba: dict[str, float], row: ClusterRow, values: Mapping[str, ClusterV
     return [{"cluster": c, "score": round(score, 6), "probability": round(p, 6),
              "q": round(q[c], 6), "page_value": round(values.get(c, none).page_value, 6)}
             for score, p, c in scored[:config.top_k]]
+
+
+def recommend(row: ClusterRow, model: NextPageModel, features: dict, current: str,
+              values: Mapping[str, ClusterValue], config: LearningConfig
+              ) -> tuple[list[dict], str | None, int]:
+    """The published items of a page view on ``current`` (:func:`candidates`, then
+    :func:`rank`), with the fallback and model version they came from."""
+    proba, fallback, version = candidates(row, model, features, current, values, config)
+    return rank(proba, row, values, config), fallback, version

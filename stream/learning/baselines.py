@@ -59,7 +59,7 @@ class SessionKNN(base.Classifier):
 
     def learn_one(self, x: dict, y: str) -> None:
         session = x["session"]
-        for cluster in x.get("history", ())[:1] + ([] if y == EXIT else [y]):
+        for cluster in [*x.get("history", ())[:1], *([] if y == EXIT else [y])]:
             self._viewed(session, cluster)
 
     def predict_proba_one(self, x: dict) -> dict[str, float]:

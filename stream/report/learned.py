@@ -24,7 +24,7 @@ from stream.learning.nextpage import NextPageModel
 from stream.learning.features import ENTRANCE
 from stream.learning.prequential import Score
 from stream.models import PageView
-from stream.policy import candidates, rank
+from stream.policy import recommend
 
 TIMELINE_EVERY = 250  # page views between two points of the accuracy-over-time figure
 
@@ -147,9 +147,8 @@ class _Pass:
         """The frozen policy's top-k for a page view, as the worker would publish it."""
         frozen, learner = self.frozen, self.evaluator.learner
         row = frozen.rows.get(cluster) or learner.new_row()
-        proba, fallback, _version = candidates(row, frozen.model, features, cluster, frozen.values,
-                                               learner.config)
-        items = rank(proba, row, frozen.values, learner.config)
+        items, fallback, _version = recommend(row, frozen.model, features, cluster,
+                                              frozen.values, learner.config)
         return tuple(item["cluster"] for item in items), (fallback or "river") if items else "cold"
 
     def _timeline_point(self) -> None:
