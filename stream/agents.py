@@ -44,6 +44,7 @@ _clusterer = _settings.clusterer()
 _timeout_ms = int(_settings.session_timeout_s * 1000)
 _recommendations = recommendations_topic.get_topic_name()
 SNAPSHOT_EVERY_S = 1.0  # snapshots sent to the other workers at most this often
+BATCH_MAX, BATCH_WITHIN_S = 500, 0.005  # page views taken at once; the longest one waits
 FOLD_EVERY_S = 0.1  # this worker's own changes reach its merged view this often
 _last_sent = float("-inf")
 _next_checkpoint = -1  # the partition of the shard checkpointed last
@@ -133,14 +134,20 @@ async def _prepare_assigned(app, assigned, **kwargs):
 
 @app.agent(pageviews_topic, concurrency=1)
 async def serve(stream):
-    async for event in stream.events():
-        message = event.message
-        shard = await shards.for_offset(message.partition, message.offset)
-        if message.offset <= shard.offset:  # processed before a checkpoint: answered already
-            metrics.skipped_repeat()
-            continue
-        async with _answering:
-            await _answer(shard, message)
+    """Page views in batches: Faust's path per event handed to an agent costs about as much
+    as the work of the page view itself, and taking what is there at once (at most
+    ``BATCH_MAX``, waiting at most ``BATCH_WITHIN_S``) pays it per batch; the worker drains
+    about 1.8 times as fast (docs/benchmark.md). Faust acknowledges a batch's events after
+    the loop body has handled all of them."""
+    async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+        for event in events:
+            message = event.message
+            shard = await shards.for_offset(message.partition, message.offset)
+            if message.offset <= shard.offset:  # processed before a checkpoint: answered
+                metrics.skipped_repeat()
+                continue
+            async with _answering:
+                await _answer(shard, message)
 
 
 async def _answer(shard: Shard, message) -> None:
@@ -240,7 +247,7 @@ async def publish_snapshots(force: bool = False) -> None:
 
 def _snapshot(shard: Shard, cluster: str) -> ClusterSnapshot:
     return ClusterSnapshot(partition=shard.partition, cluster=cluster, offset=shard.offset,
-                           published_ms=_ms(time.time()), row=shard.rows[cluster].to_json(),
+                           published_ms=_ms(time.time()), row=shard.rows[cluster],
                            model_samples=shard.model.seen.get(cluster, 0))
 
 

@@ -1,6 +1,6 @@
 """What every worker serves from: the learning state of all shards, merged.
 
-Each shard publishes, at most once per checkpoint interval, a :class:`ClusterSnapshot` of
+Each shard publishes, at most once a second, a :class:`ClusterSnapshot` of
 every cluster it changed: plain JSON counts (no pickles cross Kafka), keyed by
 ``<partition>/<cluster>`` on a compacted topic that every worker follows from its start.
 :class:`MergedView` keeps the latest snapshot of each key and merges them per cluster:
@@ -11,10 +11,10 @@ values; they change only when a snapshot is folded in, so serving reads read-onl
 >>> view = MergedView()
 >>> for partition, counts in ((0, {"cart": 2}), (1, {"cart": 1, "home": 1})):
 ...     _ = view.fold(ClusterSnapshot(partition, "home", offset=9, published_ms=0,
-...                               row={"markov": counts, "q": {"actions": {
+...                               row=ClusterRow.from_json({"markov": counts, "q": {"actions": {
 ...                                    "cart": [3.0 + partition, sum(counts.values())]}},
 ...                                    "page_value": {"unique_views": 1, "credited": 5.0},
-...                                    "scores": {}},
+...                                    "scores": {}}),
 ...                               model_samples=2))
 >>> row = view.row("home")
 >>> row.markov.counts, row.page_value.value, view.values()["home"].visitors
@@ -43,7 +43,7 @@ class ClusterSnapshot:
     cluster: str
     offset: int
     published_ms: int
-    row: dict  # ClusterRow.to_json()
+    row: ClusterRow  # plain JSON on the topic (to_bytes), an object in memory
     model_samples: int
 
     @property
@@ -51,14 +51,17 @@ class ClusterSnapshot:
         return f"{self.partition}/{self.cluster}"
 
     def to_bytes(self) -> bytes:
-        return json.dumps(dataclasses.asdict(self), separators=(",", ":")).encode()
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        data["row"] = self.row.to_json()
+        return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "ClusterSnapshot":
         data = json.loads(raw)
         return cls(partition=int(data["partition"]), cluster=str(data["cluster"]),
                    offset=int(data["offset"]), published_ms=int(data["published_ms"]),
-                   row=dict(data["row"]), model_samples=int(data["model_samples"]))
+                   row=ClusterRow.from_json(dict(data["row"])),
+                   model_samples=int(data["model_samples"]))
 
 
 class MergedView:
@@ -86,8 +89,7 @@ class MergedView:
         row = self._rows.get(cluster)
         if row is None:
             shards = self._snapshots.get(cluster, {})
-            row = self._rows[cluster] = merge_rows(
-                [ClusterRow.from_json(shards[p].row) for p in sorted(shards)])
+            row = self._rows[cluster] = merge_rows([shards[p].row for p in sorted(shards)])
         return row
 
     def values(self) -> dict[str, ClusterValue]:

@@ -35,6 +35,17 @@ def view(n: int, page: str, session: str = "s1", seconds: int = 0, **extra) -> b
                        "timestamp": T0 + seconds * 1000, "page_path": page, **extra}).encode()
 
 
+async def processed(offset: int, partition: int = 0) -> None:
+    """Wait until the agent has handled ``offset``: it takes page views in batches, so a
+    put returns before the batch it joined is handled."""
+    for _ in range(200):
+        shard = agents.shards.ready.get(partition)
+        if shard is not None and shard.offset >= offset:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"offset {offset} was not processed within 2 s")
+
+
 def sent_values(mock: Mock) -> list:
     return [call.kwargs["value"] for call in mock.call_args_list]
 
@@ -91,6 +102,7 @@ async def test_recommendations_come_from_the_merged_snapshots(app):
                 await agent.put(view(1, "/home", session, n * 60), key=session.encode())
                 await agent.put(view(2, "/basket.html", session, n * 60 + 10),
                                 key=session.encode())
+            await processed(59)
             assert not agents.merged.clusters()  # nothing published yet
             await agents.publish_snapshots(force=True)
             await agent.put(view(1, "/home", "new", 3600), key=b"new")
@@ -107,6 +119,7 @@ async def test_a_followed_recommendation_counts_as_a_served_hit(app):
     with patch.object(agents, "_produce", new=AsyncMock()) as recs:
         async with agents.serve.test_context() as agent:
             await agent.put(view(1, "/home"), key=b"s1")
+            await processed(0)
             agents.shards.ready[0].latest["s1"]["items"] = [{"cluster": "cart"}]
             await agent.put(view(2, "/basket.html", seconds=10), key=b"s1")  # followed
             await agent.put(view(3, "/home", seconds=20), key=b"s1")  # not followed

@@ -115,7 +115,7 @@ def test_per_page_clusters_learn_q_values_and_are_merged_and_served():
     for shard in shards:
         for cluster, row in shard.rows.items():
             merged.fold(ClusterSnapshot(shard.partition, cluster, shard.offset, 0,
-                                        row.to_json(), 0))
+                                        row, 0))
     row = merged.row("/a")
     for i in range(3):
         page = f"/b/{i}"

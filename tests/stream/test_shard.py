@@ -94,7 +94,7 @@ def test_the_merged_view_sums_counts_and_weights_q_by_visits():
     for shard in shards:
         for cluster, row in shard.rows.items():
             merged.fold(ClusterSnapshot(shard.partition, cluster, shard.offset, 0,
-                                        row.to_json(), shard.model.seen.get(cluster, 0)))
+                                        row, shard.model.seen.get(cluster, 0)))
     home = [s.rows["home"] for s in shards]
     row = merged.row("home")
     assert row.markov.total == sum(r.markov.total for r in home)
@@ -112,7 +112,7 @@ def test_the_merged_view_sums_counts_and_weights_q_by_visits():
 
 def test_an_older_snapshot_does_not_replace_a_newer_one():
     merged = MergedView()
-    row = learner().new_row().to_json()
+    row = learner().new_row()
     newer = ClusterSnapshot(0, "home", offset=50, published_ms=2, row=row, model_samples=5)
     older = ClusterSnapshot(0, "home", offset=40, published_ms=1, row=row, model_samples=4)
     assert merged.fold(newer) and not merged.fold(older)
