@@ -3,6 +3,7 @@
 Run a worker with ``pagepilot worker`` or ``faust -A stream.app worker -l info``.
 """
 
+import gc
 from pathlib import Path
 
 import faust
@@ -14,7 +15,7 @@ from stream.transport import broker_credentials
 def create_app(agent_modules: list[str]) -> faust.App:
     """A Faust app configured from the settings, discovering agents in ``agent_modules``."""
     config = settings()
-    return faust.App(
+    app = faust.App(
         config.app_id,
         broker=f"pagepilot://{config.bootstrap}",  # Kafka, see stream/transport.py
         broker_credentials=broker_credentials(config),  # SSL / SASL from the settings
@@ -34,6 +35,16 @@ def create_app(agent_modules: list[str]) -> faust.App:
         autodiscover=agent_modules,
         origin="stream",
     )
+    app.task(_freeze_startup_objects)
+    return app
+
+
+async def _freeze_startup_objects() -> None:
+    """Leave what the worker loaded at start (modules, classes, Faust's services: about
+    220,000 objects) out of every later garbage collection: a full collection then scans
+    only what the stream made, instead of pausing the event loop for 70-100 ms each time."""
+    gc.collect()
+    gc.freeze()
 
 
 app = create_app(["stream.agents", "stream.monitor", "stream.stalls", "stream.views"])

@@ -5,10 +5,11 @@ Faust hard-codes ``fetch_max_wait_ms=1500`` for the worker's consumer, and aioka
 partitions that still hold buffered records out of its next fetch request. When the broker
 then has nothing new for the partitions that *are* in the request, it holds the request for
 the full 1.5 s, and records waiting on the other partitions
-wait with it: seconds of latency at moderate load. A short wait bounds that stall.
+wait with it: seconds of latency at moderate load. A short wait bounds that stall; an idle
+worker then sends a fetch request every 10 ms, which costs next to nothing.
 
-Our consumer never commits past a message that was not processed. Faust does, in two ways: around a rebalance
-its streams skip messages taken from their buffers (fetched under an older consumer
+Our consumer never commits past a message that was not processed. Faust does, in two ways:
+around a rebalance its streams skip messages taken from their buffers (fetched under an older consumer
 generation, or while the flow is stopped) and acknowledge them as if processed; and it
 commits past a hole of exactly one offset at the committed position (a message never
 delivered to a stream). Either lost one page view in about one run in six of the fault
@@ -29,7 +30,7 @@ from faust.transport.drivers import aiokafka
 from stream.config import Settings
 
 log = logging.getLogger(__name__)
-FETCH_MAX_WAIT_MS = 50
+FETCH_MAX_WAIT_MS = 10  # 50 ms gave p50 30 ms at 1,000 page views/s paced, 10 ms 22
 
 
 class ConsumerThread(aiokafka.AIOKafkaConsumerThread):
