@@ -29,11 +29,13 @@ def candidates(row: ClusterRow, model: NextPageModel, features: dict, current: s
                ) -> tuple[dict[str, float], str | None, int]:
     """Candidate clusters with their probabilities, the fallback used (if any), and the
     version (samples learned) of the model they came from."""
-    proba = model.predict_proba_one(features) if model.seen.get(current, 0) >= config.cold_start_min else {}
+    warm = model.seen.get(current, 0) >= config.cold_start_min
+    proba = model.predict_proba_one(features) if warm else {}
     if proba:
         fallback, version = None, model.n_seen
     elif row.markov.total >= config.cold_start_min:
-        proba, fallback, version = row.markov.predict_proba_one(), "markov", row.markov.total
+        proba, fallback = row.markov.predict_proba_one(features), "markov"
+        version = row.markov.total
     else:
         visitors = sum(v.visitors for v in values.values()) or 1
         proba = {c: values[c].visitors / visitors for c in popular_ranking(values)}

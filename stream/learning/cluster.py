@@ -14,7 +14,8 @@ import time
 from typing import Mapping
 
 from stream.learning.markov import NextPageCounts
-from stream.learning.nextpage import DEFAULT_MODEL, NextPageModel
+from stream.config import Settings
+from stream.learning.nextpage import NextPageModel
 from stream.learning.pagevalue import PageValueStats
 from stream.learning.prequential import Score, rank_of
 from stream.learning.qlearning import QRow
@@ -70,18 +71,24 @@ class ClusterRow:
                             visitors=self.page_value.unique_views)
 
 
+def _setting(name: str):
+    """The documented default of a setting: :class:`stream.config.Settings` is its one
+    source, so a LearningConfig() learns as a worker started without configuration."""
+    return next(field.default for field in dataclasses.fields(Settings) if field.name == name)
+
+
 @dataclasses.dataclass(frozen=True)
 class LearningConfig:
-    """Hyperparameters of learning and of the policy (see stream.config for the defaults)."""
+    """Hyperparameters of learning and of the policy, defaults from :mod:`stream.config`."""
 
-    model: str = DEFAULT_MODEL
-    gamma: float = 0.9
-    omega: float = 0.7
-    top_k: int = 3
-    candidates: int = 6
-    cold_start_min: int = 5
-    blend_probability: float = 0.0
-    blend_bounce: float = 0.0
+    model: str = _setting("model")
+    gamma: float = _setting("gamma")
+    omega: float = _setting("q_omega")
+    top_k: int = _setting("top_k")
+    candidates: int = _setting("candidates")
+    cold_start_min: int = _setting("cold_start_min")
+    blend_probability: float = _setting("blend_probability")
+    blend_bounce: float = _setting("blend_bounce")
     seed: int = 0
 
 

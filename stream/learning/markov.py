@@ -43,8 +43,9 @@ class NextPageCounts:
         counts[next_cluster] = counts.get(next_cluster, 0) + 1
         return NextPageCounts(counts=counts)
 
-    def predict_proba_one(self) -> dict[str, float]:
-        """Probability of each next cluster (``EXIT`` included)."""
+    def predict_proba_one(self, x: dict | None = None) -> dict[str, float]:
+        """Probability of each next cluster (``EXIT`` included). ``x``, the features of the
+        next-page models, is taken and not needed: these counts belong to one cluster."""
         total = self.total
         return {cluster: n / total for cluster, n in self.counts.items()} if total else {}
 

@@ -50,6 +50,9 @@ def test_markov_counts_rank_by_frequency_and_never_mutate():
     row = NextPageCounts()
     grown = row.learned("cart").learned("cart").learned("home")
     assert row.counts == {} and grown.ranking() == ["cart", "home"]
+    x = SAMPLES[0][0]  # the features every next-page model takes; the counts need none
+    assert grown.predict_proba_one(x) == grown.predict_proba_one() == {"cart": 2 / 3,
+                                                                       "home": 1 / 3}
 
 
 def test_windowed_scores_keep_totals_and_the_last_events():
