@@ -3,7 +3,7 @@
 One model per shard (input partition) learns from every page view of its sessions
 (``x`` from :func:`stream.learning.features.page_features`, its ``history`` starting with
 the current cluster) and the cluster that came next. ``MODELS`` are the estimators
-compared in docs/learning.md (bench/compare_models.py). ``mixture``, the default, is
+compared in docs/learning.md (``python -m stream.compare_models``). ``mixture``, the default, is
 :class:`stream.learning.sequences.SessionMixture`: sequence experts weighted per cluster.
 The others are River's own learners, one per cluster (:class:`PerCluster`), on the
 page's features without the history; each does its own encoding.

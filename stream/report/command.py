@@ -74,7 +74,7 @@ def _input(args, config):
     if args.from_topics:
         if args.file or args.plant:
             raise ValueError("--from-topics reads the system's topics: give no FILE or --plant")
-        from stream.report.topics import read_page_views, read_recommendations
+        from stream.report.from_kafka import read_page_views, read_recommendations
         views, counts = read_page_views(config)
         source = (f"topics {config.pageviews_topic} and {config.recommendations_topic} "
                   f"on {config.bootstrap}")

@@ -5,7 +5,7 @@ Each model of ``stream.learning.nextpage.MODELS`` runs through ``stream.evaluate
 popularity baselines, identical in every run, are taken from the first. Speed is learning
 throughput: steps learned per second spent ranking and learning in the model::
 
-    .venv/bin/python bench/compare_models.py --sessions 50000 > table.md
+    .venv/bin/python -m stream.compare_models --sessions 50000 > table.md
 """
 
 from __future__ import annotations
