@@ -70,8 +70,9 @@ async def read_group_metrics():
 def _keep(raw: bytes) -> None:
     try:
         snapshot = json.loads(raw)
+        merge([snapshot])  # one missing figure would break every later merge of the group
         snapshots[snapshot["worker"]] = snapshot
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         log.warning("ignored a malformed metrics snapshot")
 
 
@@ -124,7 +125,7 @@ def _network() -> dict[str, dict]:
     for cluster in merged.clusters():
         counts = merged.row(cluster).markov
         proba = counts.predict_proba_one()
-        top = sorted(proba, key=lambda c: -proba[c])[:NETWORK_EDGES]
+        top = sorted((c for c in proba if c != EXIT), key=lambda c: -proba[c])[:NETWORK_EDGES]
         out[cluster] = {"transitions": counts.total, "exit_rate": round(counts.exit_rate, 4),
-                        "next": {c: round(proba[c], 4) for c in top if c != EXIT}}
+                        "next": {c: round(proba[c], 4) for c in top}}
     return out

@@ -66,6 +66,8 @@ def stalled(partitions, committed: dict, acked: dict, suspects: dict, now: float
     ([], {})
     """
     found = []
+    for tp in set(suspects).difference(partitions):  # moved away: its clock starts again
+        del suspects[tp]
     for tp in partitions:
         first, done = committed.get(tp), acked.get(tp)
         if not hole_at_head(first, done):

@@ -14,7 +14,7 @@ from stream.app import app as faust_app
 from stream.learning.cluster import ClusterRow
 from stream.learning.markov import NextPageCounts
 from stream.metrics import WorkerMetrics
-from stream.models import PageView
+from stream.models import EXIT, PageView
 from stream.shard import Shard
 from stream.snapshots import ClusterSnapshot, MergedView
 
@@ -78,12 +78,14 @@ async def test_the_latest_snapshot_of_each_worker_is_kept(worker):
         "a:1": 3, "b:1": 2}
 
 
-@pytest.mark.parametrize("raw", [b"not json", b'{"no": "worker"}', b"[1]", b"null"],
-                         ids=["not-json", "no-worker", "a-list", "null"])
+@pytest.mark.parametrize("raw", [b"not json", b'{"no": "worker"}', b"[1]", b"null",
+                                 b'{"worker": "x:1"}'],
+                         ids=["not-json", "no-worker", "a-list", "null", "no-figures"])
 async def test_a_malformed_snapshot_is_ignored(worker, caplog, raw):
     with caplog.at_level(logging.WARNING, logger=monitor.__name__):
         monitor._keep(raw)
     assert worker.snapshots == {} and "malformed" in caplog.text
+    assert monitor.group_figures("group")["workers"] == []  # the group still merges
 
 
 @pytest.mark.parametrize("scope, workers, events", [
@@ -139,6 +141,13 @@ async def test_network_keeps_the_most_likely_next_clusters(worker):
                                        row=ClusterRow(markov=NextPageCounts(counts))))
     top = [f"c{n}" for n in range(10, 10 - monitor.NETWORK_EDGES, -1)]
     assert list(monitor._network()["home"]["next"]) == top
+
+
+async def test_the_exit_takes_no_place_among_the_next_clusters(worker):
+    counts = {EXIT: 100, **{f"c{n}": n for n in range(1, 11)}}
+    worker.merged.fold(ClusterSnapshot(0, "home", offset=0, published_ms=0, model_samples=0,
+                                       row=ClusterRow(markov=NextPageCounts(counts))))
+    assert len(monitor._network()["home"]["next"]) == monitor.NETWORK_EDGES
 
 
 async def test_published_metrics_are_this_workers_snapshot_kept_and_sent(worker,

@@ -105,3 +105,11 @@ async def test_suspects_are_cleared_while_the_app_rebalances(restarts, monkeypat
     monkeypatch.setattr(faust_app, flag, True)
     await tick()
     assert restarts == [] and stalls._suspects == {}
+
+
+def test_a_partition_that_moved_away_starts_its_clock_again_when_it_comes_back():
+    suspects = {}
+    stalled(["p", "q"], {"p": 5, "q": 1}, {"p": [7], "q": [3]}, suspects, now=0, commits=0)
+    stalled(["q"], {"q": 1}, {"q": [3]}, suspects, now=10, commits=5)  # p reassigned
+    assert "p" not in suspects
+    assert stalled(["p"], {"p": 5}, {"p": [7]}, suspects, now=40, commits=9) == []
