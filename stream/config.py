@@ -63,7 +63,8 @@ class Settings:
     cold_start_min: int = dataclasses.field(
         default=20, metadata={"env": "PAGEPILOT_COLD_START_MIN",
                               "doc": "samples a cluster's model needs before it is used "
-                                     "(else Markov counts, else popularity)"})
+                                     "(else Markov counts, else popularity); also the visits "
+                                     "at which a Q-value is trusted half"})
     model: str = dataclasses.field(
         default=DEFAULT_MODEL, metadata={"env": "PAGEPILOT_MODEL",
                                          "doc": "next-page model: mixture (sequence experts), "
@@ -76,13 +77,7 @@ class Settings:
                                "doc": "Q-learning rate exponent: alpha = visits ** -omega"})
     candidates: int = dataclasses.field(
         default=6, metadata={"env": "PAGEPILOT_CANDIDATES",
-                             "doc": "most likely next clusters the policy ranks by Q"})
-    blend_probability: float = dataclasses.field(
-        default=0.0, metadata={"env": "PAGEPILOT_BLEND_PROBABILITY",
-                               "doc": "weight of the classifier's probability in the score"})
-    blend_bounce: float = dataclasses.field(
-        default=0.0, metadata={"env": "PAGEPILOT_BLEND_BOUNCE",
-                               "doc": "penalty weight of a candidate's exit rate in the score"})
+                             "doc": "most likely next clusters the policy ranks by expected gain"})
     max_event_bytes: int = dataclasses.field(
         default=16384, metadata={"env": "PAGEPILOT_MAX_EVENT_BYTES",
                                  "doc": "larger input messages are dead-lettered"})
@@ -180,9 +175,7 @@ class Settings:
         from stream.learning.cluster import LearningConfig  # keeps River out of light commands
         return LearningConfig(model=self.model, gamma=self.gamma, omega=self.q_omega,
                               top_k=self.top_k, candidates=self.candidates,
-                              cold_start_min=self.cold_start_min,
-                              blend_probability=self.blend_probability,
-                              blend_bounce=self.blend_bounce)
+                              cold_start_min=self.cold_start_min)
 
     def clusterer(self) -> PageClusterer:
         """The page clusterer of ``cluster_rules``, within ``max_clusters``."""

@@ -87,8 +87,6 @@ class LearningConfig:
     top_k: int = _setting("top_k")
     candidates: int = _setting("candidates")
     cold_start_min: int = _setting("cold_start_min")
-    blend_probability: float = _setting("blend_probability")
-    blend_bounce: float = _setting("blend_bounce")
     seed: int = 0
 
 

@@ -6,8 +6,11 @@ import pickle
 
 import pytest
 
+from stream.learning.baselines import SessionKNN, sequential_rules
 from stream.learning.markov import NextPageCounts
 from stream.learning.nextpage import MODELS, NextPageModel
+from stream.learning.sequences import (PairTransitions, SequentialRules, SessionMixture,
+                                       Transitions)
 from stream.learning.prequential import Score, WindowedScore
 
 SAMPLES = [({"history": [c, p], "previous": p, "device": d, "log_hits": float(h)}, y)
@@ -39,6 +42,32 @@ def test_next_page_models_keep_the_contract(kind):
     assert model.seen == {"home": 80, "cart": 40, "search": 40}
     unseen = model.ranking({"history": ["never-seen"], "brand_new_feature": 1.0})
     assert set(unseen) <= {"cart", "home", "product"}
+
+
+ESTIMATORS = {"transitions": Transitions, "pair_transitions": PairTransitions,
+              "sequential_rules": SequentialRules, "mixture": SessionMixture,
+              "sr": sequential_rules, "sknn": SessionKNN}
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_every_sequence_expert_and_baseline_keeps_the_contract(name):
+    """The same ``learn_one(x, y)`` / ``predict_proba_one(x)`` as River's classifiers."""
+    model, twin = ESTIMATORS[name](), ESTIMATORS[name]()
+    pickle.loads(pickle.dumps(model))
+    for i, (x, y) in enumerate(SAMPLES):
+        x = x | {"session": f"s{i // 4}"}  # session-kNN finds neighbours by session id
+        before = copy.deepcopy(x)
+        model.learn_one(x, y)
+        twin.learn_one(x, y)
+        assert x == before
+    probe = {"history": ["home", "search"], "previous": "search", "session": "new"}
+    proba = model.predict_proba_one(probe)
+    assert proba and set(proba) <= {"cart", "home", "product", "search"}
+    assert all(p > 0 for p in proba.values())
+    assert twin.predict_proba_one(probe) == proba
+    assert pickle.loads(pickle.dumps(model)).predict_proba_one(probe) == pytest.approx(proba)
+    assert isinstance(model.predict_proba_one({"history": ["never-seen"], "session": "x",
+                                               "brand_new_feature": 1.0}), dict)
 
 
 def test_an_unknown_model_is_a_clear_error():
