@@ -7,7 +7,7 @@ Example (needs a running broker, so it is not a doctest)::
     for rec in subscribe(follow=True):
         print(rec.session_id, [item.cluster for item in rec.items])
 
-Each :class:`~stream.models.Recommendation` carries the event id of the page view it
+Each :class:`~stream.core.models.Recommendation` carries the event id of the page view it
 answers. Delivery is at-least-once, so the same event id can come twice; pass
 ``unique=True`` to drop repeats.
 """
@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from stream.broker import check_credentials
 from stream.config import Settings, settings
-from stream.models import DeadLetter, Recommendation
+from stream.core.models import DeadLetter, Recommendation
 
 POLL_MS = 500
 

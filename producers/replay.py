@@ -23,7 +23,7 @@ from producers.loaders import BadRow, iter_rows, parse_column_map
 from stream.broker import check_credentials
 from stream.progress import Progress
 from stream.config import Settings
-from stream.models import PageView
+from stream.core.models import PageView
 
 SHOWN_BAD_ROWS = 20
 

@@ -1,7 +1,7 @@
 """The worker's agent: one hop from a page view to its recommendation.
 
 ``serve`` (pageviews, key: session) validates each page view, dead-letters bad ones, learns
-from it in the shard of its input partition (:class:`stream.shard.Shard`: the session's
+from it in the shard of its input partition (:class:`stream.core.shard.Shard`: the session's
 label, page value, Q-row, River model) and publishes its recommendation at once, from the
 merged snapshots of every shard (:mod:`stream.snapshots`). A session's page views share a
 partition, so its recommendations come out in page-view order by construction.
@@ -29,14 +29,14 @@ from kafka.partitioner.default import murmur2
 from stream.app import app
 from stream.checkpoints import ShardCheckpoints, read_pageviews
 from stream.config import settings
-from stream.learning.cluster import ClusterLearner
+from stream.core.learning.cluster import ClusterLearner
 from stream.metrics import WorkerMetrics
-from stream.models import DeadLetter, PageView, Step
-from stream.policy import POLICY_NAME, recommend
-from stream.shard import Shard
+from stream.core.models import DeadLetter, PageView, Step
+from stream.core.policy import POLICY_NAME, recommend
+from stream.core.shard import Shard
 from stream.snapshots import ClusterSnapshot, MergedView, merge_rows
 from stream.topics import dead_letter_topic, pageviews_topic, recommendations_topic
-from stream.validation import InvalidEvent, parse_pageview
+from stream.core.validation import InvalidEvent, parse_pageview
 
 log = logging.getLogger(__name__)
 _settings = settings()
@@ -205,7 +205,7 @@ def _json(data: dict) -> bytes:
 
 def _recommend(step: Step, shard: Shard) -> dict:
     """The policy over the merged snapshots, with this shard's next-page model: a
-    :class:`~stream.models.Recommendation` as plain JSON values."""
+    :class:`~stream.core.models.Recommendation` as plain JSON values."""
     row, values = merged.row(step.cluster), merged.values()
     items, fallback, version = recommend(row, shard.model, step.features or {}, step.cluster,
                                          values, learner.config)

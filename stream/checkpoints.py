@@ -1,6 +1,6 @@
 """Local checkpoints of the worker's shards, and their rebuild from the pageviews log.
 
-A shard (:class:`stream.shard.Shard`) is checkpointed to a local RocksDB (rocksdict) every
+A shard (:class:`stream.core.shard.Shard`) is checkpointed to a local RocksDB (rocksdict) every
 ``PAGEPILOT_CHECKPOINT_INTERVAL`` seconds (the worker's shards in turn), in one atomic
 write: the sessions and clusters it changed since the last one, its pickled next-page model
 and the input offset they reflect. The write
@@ -29,9 +29,9 @@ from kafka import KafkaConsumer, TopicPartition
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
 from stream.config import Settings
-from stream.learning.cluster import ClusterLearner
-from stream.sessions import SessionState
-from stream.shard import Shard
+from stream.core.learning.cluster import ClusterLearner
+from stream.core.sessions import SessionState
+from stream.core.shard import Shard
 
 log = logging.getLogger(__name__)
 OFFSET, SESSION, ROW, MODEL, LATEST = b"o", b"s", b"r", b"m", b"l"

@@ -229,7 +229,7 @@ def _evaluate(args, _extra) -> int:
 
     from producers.replay import ReplayStats
     from stream.config import settings
-    from stream.evaluate import evaluate
+    from stream.core.evaluate import evaluate
 
     config = settings()
     learning = config.learning()

@@ -39,7 +39,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 
-from stream.clusters import MAX_CLUSTERS, OTHER, ClusterRule, PageClusterer, page_key
+from stream.core.clusters import MAX_CLUSTERS, OTHER, ClusterRule, PageClusterer, page_key
 
 DEFAULT_LIMIT = 20  # clusters a suggested file names; tens keep each cluster's data dense
 EXAMPLES = 2  # example paths in the comment above each rule
@@ -274,7 +274,7 @@ def _heading(source: str, total: int, pages: int, rules: int, covered: float) ->
             f"# {total:,} page views of {pages:,} distinct pages; {what}.\n"
             "# Rules are tried in order, the first match wins, the rest is \"other\". Rename\n"
             "# the clusters, merge or split rules, then use the file with\n"
-            "# PAGEPILOT_CLUSTER_RULES=<this file> (see stream/clusters.toml for the syntax).\n")
+            "# PAGEPILOT_CLUSTER_RULES=<this file> (see stream/core/clusters.toml for the syntax).\n")
 
 
 def _block(rule: dict, views: collections.Counter, examples: dict[str, list[str]],

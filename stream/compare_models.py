@@ -1,6 +1,6 @@
 """Compare the River next-page models prequentially on generated sessions; print a table.
 
-Each model of ``stream.learning.nextpage.MODELS`` runs through ``stream.evaluate.evaluate``
+Each model of ``stream.core.learning.nextpage.MODELS`` runs through ``stream.core.evaluate.evaluate``
 (the worker's learning code, no Kafka) on the same seeded sessions; the Markov and
 popularity baselines, identical in every run, are taken from the first. Speed is learning
 throughput: steps learned per second spent ranking and learning in the model::
@@ -16,8 +16,8 @@ import sys
 
 from producers.generator import generate
 from stream.config import settings
-from stream.evaluate import evaluate
-from stream.learning.nextpage import MODELS
+from stream.core.evaluate import evaluate
+from stream.core.learning.nextpage import MODELS
 
 BASELINES = ("markov", "popular")
 

@@ -2,7 +2,7 @@
 
 Each worker counts what it does in a :class:`WorkerMetrics` and publishes a snapshot to the
 metrics topic every second. Everything in a snapshot is additive (counters, rates over the
-last seconds, latency histograms, prequential :class:`~stream.learning.prequential.Score`
+last seconds, latency histograms, prequential :class:`~stream.core.learning.prequential.Score`
 records), so :func:`merge` sums the snapshots of all live workers into the figures of the
 whole cluster exactly. :func:`prometheus_text` renders either in Prometheus text format.
 
@@ -21,8 +21,8 @@ import math
 import time
 from typing import Callable, Iterable
 
-from stream.learning.cluster import MODEL_NAMES
-from stream.learning.prequential import Score, WindowedScore
+from stream.core.learning.cluster import MODEL_NAMES
+from stream.core.learning.prequential import Score, WindowedScore
 
 # Upper bounds (ms) of the latency buckets; a last, unbounded bucket catches the rest.
 LATENCY_BOUNDS_MS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700,

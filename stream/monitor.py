@@ -21,7 +21,7 @@ from stream.agents import merged, metrics, shards
 from stream.app import app
 from stream.config import settings
 from stream.metrics import merge
-from stream.models import EXIT
+from stream.core.models import EXIT
 
 log = logging.getLogger(__name__)
 _settings = settings()

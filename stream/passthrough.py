@@ -15,7 +15,7 @@ import time
 
 from stream.app import create_app
 from stream.config import settings
-from stream.models import Recommendation
+from stream.core.models import Recommendation
 
 BATCH, WITHIN_S = 500, 0.05
 

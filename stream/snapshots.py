@@ -28,11 +28,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from stream.learning.cluster import ClusterRow, ClusterValue
-from stream.learning.markov import NextPageCounts
-from stream.learning.pagevalue import PageValueStats
-from stream.learning.prequential import Score
-from stream.learning.qlearning import QRow
+from stream.core.learning.cluster import ClusterRow, ClusterValue
+from stream.core.learning.markov import NextPageCounts
+from stream.core.learning.pagevalue import PageValueStats
+from stream.core.learning.prequential import Score
+from stream.core.learning.qlearning import QRow
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from stream.app import app
 from stream.config import settings
-from stream.models import DeadLetter
+from stream.core.models import DeadLetter
 
 _settings = settings()
 

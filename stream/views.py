@@ -22,11 +22,11 @@ from faust.exceptions import SameNode
 from stream.agents import learned_state, merged, metrics, session_partition, shards
 from stream.app import app
 from stream.config import settings
-from stream.learning.cluster import MODEL_NAMES
-from stream.learning.prequential import Score
+from stream.core.learning.cluster import MODEL_NAMES
+from stream.core.learning.prequential import Score
 from stream.metrics import prometheus_text, value_summary
 from stream.monitor import group_figures
-from stream.network import NetworkLayout, network_view
+from stream.core.network import NetworkLayout, network_view
 from stream.topics import pageviews_topic
 
 _WEB = Path(__file__).with_name("web")

@@ -8,9 +8,9 @@ import datetime
 import sys
 from typing import Iterable
 
-from stream.clusters import PageClusterer
-from stream.learning.cluster import LearningConfig
-from stream.models import PageView, Recommendation
+from stream.core.clusters import PageClusterer
+from stream.core.learning.cluster import LearningConfig
+from stream.core.models import PageView, Recommendation
 from stream.progress import Progress
 from stream.report import tables
 from stream.report.decisions import Decisions, first_followable

@@ -26,7 +26,7 @@ from producers.generator import generate
 from producers.replay import encode, make_producer
 from stream import broker
 from stream.config import Settings
-from stream.models import PageView
+from stream.core.models import PageView
 from stream.processes import WorkerProcess, wait_until_idle
 from tests.integration.broker import free_port_pair, private_cache
 from tests.unavailable import unavailable

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from producers.generator import generate
 from producers.replay import Pacing, make_producer, replay
 from stream import broker
-from stream.clusters import PageClusterer
+from stream.core.clusters import PageClusterer
 from stream.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from producers.generator import generate
 from producers.malformed import malformed_messages
 from producers.replay import encode, make_producer
 from stream import broker
-from stream.clusters import PageClusterer
+from stream.core.clusters import PageClusterer
 from stream.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from consumers.tally import Tally
 from producers.generator import generate
 from producers.replay import encode, make_producer
 from stream import broker
-from stream.clusters import PageClusterer
-from stream.models import PageView
+from stream.core.clusters import PageClusterer
+from stream.core.models import PageView
 from stream.agents import SNAPSHOT_EVERY_S
 from stream.processes import WorkerProcess, wait_until_idle
 

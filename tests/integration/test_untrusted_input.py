@@ -22,8 +22,8 @@ from producers.generator import generate
 from producers.replay import encode, make_producer
 from producers.writers import write_pagepilot
 from stream import broker
-from stream.clusters import DEFAULT_RULES
-from stream.models import PageView
+from stream.core.clusters import DEFAULT_RULES
+from stream.core.models import PageView
 from stream.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration

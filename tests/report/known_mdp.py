@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream.learning.features import ENTRANCE
+from stream.core.learning.features import ENTRANCE
 from stream.report.learned import PageViews
 
 CLUSTERS = ("home", "bags", "shop", "cart")

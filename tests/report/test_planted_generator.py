@@ -3,7 +3,7 @@
 import pytest
 
 from producers.generator import PlantedPath, generate, sessions
-from stream.clusters import PageClusterer
+from stream.core.clusters import PageClusterer
 
 N = 3000
 

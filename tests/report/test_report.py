@@ -10,7 +10,7 @@ import re
 import pytest
 
 from producers.generator import PlantedPath, generate
-from stream.clusters import PageClusterer
+from stream.core.clusters import PageClusterer
 from stream.config import Settings
 from stream.report.build import ReportOptions, build_report
 from stream.report.impact import ALL_ESTIMATORS, ImpactSettings

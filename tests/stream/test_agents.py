@@ -10,8 +10,8 @@ from faust.types import TP
 
 from stream import agents
 from stream.app import app as faust_app
-from stream.models import Recommendation
-from stream.shard import Shard
+from stream.core.models import Recommendation
+from stream.core.shard import Shard
 
 T0 = 1_501_591_568_000
 

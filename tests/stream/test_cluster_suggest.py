@@ -9,7 +9,7 @@ import pytest
 
 from stream import cli
 from stream.cluster_suggest import WILDCARD, collapsed, suggest_rules
-from stream.clusters import OTHER, PageClusterer
+from stream.core.clusters import OTHER, PageClusterer
 
 T0 = 1_501_591_568
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.learning.cluster import ClusterValue
-from stream.learning.prequential import Score
+from stream.core.learning.cluster import ClusterValue
+from stream.core.learning.prequential import Score
 from stream.metrics import (LATENCY_BOUNDS_MS, STALE_AFTER_S, Histogram, WorkerMetrics, merge,
                             prometheus_text, value_summary)
 

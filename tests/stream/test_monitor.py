@@ -11,11 +11,11 @@ from faust.types import TP
 
 from stream import agents, monitor, views
 from stream.app import app as faust_app
-from stream.learning.cluster import ClusterRow
-from stream.learning.markov import NextPageCounts
+from stream.core.learning.cluster import ClusterRow
+from stream.core.learning.markov import NextPageCounts
 from stream.metrics import WorkerMetrics
-from stream.models import EXIT, PageView
-from stream.shard import Shard
+from stream.core.models import EXIT, PageView
+from stream.core.shard import Shard
 from stream.snapshots import ClusterSnapshot, MergedView
 
 T0 = 1_501_591_568_000

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream import agents, monitor, views
 from stream.app import app as faust_app
-from stream.learning.cluster import MODEL_NAMES
+from stream.core.learning.cluster import MODEL_NAMES
 from tests.stream.test_monitor import HERE, learned_shard, other_worker, owned, publish
 from tests.stream.test_monitor import worker  # noqa: F401 (the fixture)
 
