@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 
-from stream.broker import check_credentials
+from stream.kafka.credentials import check_credentials
 from stream.config import Settings, settings
 from stream.core.models import DeadLetter, Recommendation
 
@@ -72,7 +72,7 @@ def read_topic(topic: str, *, config: Settings, follow: bool = False,
     """Raw message values of every partition of ``topic``, read without a consumer group.
 
     ``stop`` (a ``threading.Event``) ends a followed read from another thread. Refused
-    credentials raise :class:`stream.broker.BrokerError` at once, saying why.
+    credentials raise :class:`stream.kafka.credentials.BrokerError` at once, saying why.
     """
     check_credentials(config)
     consumer = KafkaConsumer(**config.kafka_options(), enable_auto_commit=False, group_id=None)

@@ -31,7 +31,7 @@ from kafka.admin import KafkaAdminClient
 from consumers.tally import Tally
 from producers.generator import generate
 from producers.replay import Pacing, make_producer, replay
-from stream import broker
+from stream.kafka import admin
 from stream.config import Settings, settings
 from stream.processes import embedded_broker, run_config, wait_until_idle, worker_running
 
@@ -80,7 +80,7 @@ def _measure_all(events: int, rates) -> tuple[float, dict[str, dict]]:
         for index, app in enumerate(APPS):
             run_id = f"bench-{index}-{int(time.time())}"
             config = run_config(settings(), run_id, str(Path(tmp) / run_id))
-            broker.ensure_topics(config, config.topic_partitions())
+            admin.ensure_topics(config, config.topic_partitions())
             produced = _produce(config, backlog)
             replay_rate = replay_rate or produced  # before any worker ran
             apps[app.label] = _measure_app(config, app, Path(tmp), backlog, paced)
@@ -168,7 +168,7 @@ def _written(config: Settings) -> dict[str, int]:
     with contextlib.closing(KafkaAdminClient(**config.kafka_options(),
                                              client_id="pagepilot-bench")) as admin:
         names = [name for name in admin.list_topics() if topic_role(config, name)]
-    return topic_totals(config, broker.end_offsets(config, names))
+    return topic_totals(config, admin.end_offsets(config, names))
 
 
 def topic_role(config: Settings, topic: str) -> str | None:

@@ -168,17 +168,17 @@ def _read_input(args, stats):
 
 
 def _kafka(args, _extra) -> int:
-    from stream.broker import kafka_command
+    from stream.kafka.command import kafka_command
     return kafka_command(args.action)
 
 
 def _worker(args, extra) -> int:
-    from stream import broker
+    from stream.kafka import admin, credentials
     from stream.config import settings
 
     config = settings()
-    broker.wait_until_answers(config.bootstrap, timeout_s=15)
-    broker.ensure_topics(config, config.topic_partitions())
+    credentials.wait_until_answers(config.bootstrap, timeout_s=15)
+    admin.ensure_topics(config, config.topic_partitions())
     app = __import__(args.app, fromlist=["app"]).app
     Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     if not any(arg in ("-l", "--loglevel") or arg.startswith("--loglevel=") for arg in extra):

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from stream import broker
+from stream.kafka import admin, broker
 from stream.config import Settings
 
 READY_LINE = "[^Worker]: Ready"
@@ -110,7 +110,7 @@ def embedded_broker(config: Settings):
 def worker_running(config: Settings, log_dir: Path, app: str = "stream.app",
                    extra_env: dict | None = None):
     """This run's topics and one worker; the worker stopped and the topics deleted on exit."""
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     print(f"starting a worker (log: {log_dir / 'worker.log'}) ...", flush=True)
     worker = WorkerProcess(config, log_dir / "worker.log", app=app, extra_env=extra_env)
     try:
@@ -118,7 +118,7 @@ def worker_running(config: Settings, log_dir: Path, app: str = "stream.app",
         yield worker
     finally:
         worker.stop()
-        broker.delete_run_topics(config)
+        admin.delete_run_topics(config)
 
 
 def wait_until_idle(config: Settings, timeout_s: float = 120.0) -> None:
@@ -126,7 +126,7 @@ def wait_until_idle(config: Settings, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     lag: dict = {}
     while time.monotonic() < deadline:
-        lag = broker.consumer_lag(config, [config.pageviews_topic])
+        lag = admin.consumer_lag(config, [config.pageviews_topic])
         if lag and not any(lag.values()):
             return
         time.sleep(0.5)

@@ -18,7 +18,6 @@ credentials are readable by their owner only; no credential is put on a command 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import dataclasses
@@ -29,29 +28,20 @@ import os
 import re
 import shutil
 import socket
-import ssl
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 from stream.config import Settings, settings as current_settings
+from stream.kafka.credentials import BrokerError, answers, wait_until_answers
 
 log = logging.getLogger(__name__)
 
 LOG4J_SLF4J_VERSION = "2.24.3"
 DEPENDENCY_PLUGIN_VERSION = "3.8.1"
-
-
-class BrokerError(RuntimeError):
-    """The broker could not be fetched, started, reached or stopped; the message says why."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,12 +73,14 @@ class BrokerStatus:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Paths:
+class BrokerPaths:
+    """Where the embedded broker of a configuration keeps its jars, data, config and logs."""
+
     jars: Path
     home: Path
 
     @classmethod
-    def of(cls, cfg: Settings) -> "_Paths":
+    def of(cls, cfg: Settings) -> "BrokerPaths":
         cache = Path(cfg.cache_dir).expanduser()
         return cls(jars=cache / f"kafka-{cfg.kafka_version}", home=cache / "broker")
 
@@ -146,7 +138,7 @@ def _pom(cfg: Settings) -> str:
 
 def jars_ready(cfg: Settings) -> bool:
     """True when the Kafka jars of ``cfg.kafka_version`` are completely in the cache."""
-    paths = _Paths.of(cfg)
+    paths = BrokerPaths.of(cfg)
     return paths.jars_marker.exists() and any(paths.lib.glob("kafka_2.13-*.jar"))
 
 
@@ -159,7 +151,7 @@ def _require_tool(name: str, hint: str) -> str:
 
 def ensure_jars(cfg: Settings) -> Path:
     """Fetch Apache Kafka and its dependencies with Maven once; return the lib directory."""
-    paths = _Paths.of(cfg)
+    paths = BrokerPaths.of(cfg)
     if jars_ready(cfg):
         return paths.lib
     mvn = _require_tool("mvn", "install Maven (and Java 17+) to run the embedded Kafka broker, "
@@ -184,7 +176,7 @@ def ensure_jars(cfg: Settings) -> Path:
 # --------------------------------------------------------------------------- config files
 
 
-def _server_properties(cfg: Settings, paths: _Paths) -> str:
+def _server_properties(cfg: Settings, paths: BrokerPaths) -> str:
     port, controller = cfg.broker_port, cfg.broker_port + 1
     listener = cfg.security_protocol  # the client listener is named after its protocol
     return "\n".join([
@@ -272,7 +264,7 @@ def _write_private(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def _log4j_properties(paths: _Paths) -> str:
+def _log4j_properties(paths: BrokerPaths) -> str:
     return "\n".join([
         "status = warn",
         "appender.file.type = RollingFile",
@@ -296,7 +288,7 @@ def _log4j_properties(paths: _Paths) -> str:
     ])
 
 
-def _cluster_id(paths: _Paths) -> str:
+def _cluster_id(paths: BrokerPaths) -> str:
     """The persisted cluster id (a Kafka Uuid: 16 random bytes, base64url, no padding)."""
     if paths.cluster_id.exists():
         return paths.cluster_id.read_text().strip()
@@ -305,7 +297,7 @@ def _cluster_id(paths: _Paths) -> str:
     return cluster_id
 
 
-def _format_once(cfg: Settings, paths: _Paths) -> None:
+def _format_once(cfg: Settings, paths: BrokerPaths) -> None:
     if (paths.data / "meta.properties").exists():
         return
     arguments = ["kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id(paths)}",
@@ -327,7 +319,7 @@ def _format_once(cfg: Settings, paths: _Paths) -> None:
 # --------------------------------------------------------------------------- processes
 
 
-def _is_our_broker(pid: int, paths: _Paths) -> bool:
+def _is_our_broker(pid: int, paths: BrokerPaths) -> bool:
     try:
         proc = psutil.Process(pid)
         cmdline = proc.cmdline()
@@ -355,14 +347,14 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _read_pid(paths: _Paths) -> int | None:
+def _read_pid(paths: BrokerPaths) -> int | None:
     try:
         return int(paths.pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
 
 
-def _our_pid(cfg: Settings, paths: _Paths) -> int | None:
+def _our_pid(cfg: Settings, paths: BrokerPaths) -> int | None:
     """Pid of our running broker: from the pid file, or (pid file lost) the port's owner."""
     for pid in (_read_pid(paths), _listener_pid(cfg.broker_port)):
         if pid and _is_our_broker(pid, paths):
@@ -387,14 +379,14 @@ def _short_cmdline(pid: int) -> str:
         return "unknown"
 
 
-def _java_command(cfg: Settings, paths: _Paths) -> list[str]:
+def _java_command(cfg: Settings, paths: BrokerPaths) -> list[str]:
     return ["java", f"-Xmx{cfg.broker_heap}", f"-Xms{cfg.broker_heap}",
             "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={paths.log4j}",
             "-cp", f"{paths.lib}/*", "kafka.Kafka", str(paths.server_properties)]
 
 
-def _spawn(cfg: Settings, paths: _Paths) -> subprocess.Popen:
+def _spawn(cfg: Settings, paths: BrokerPaths) -> subprocess.Popen:
     if paths.broker_log.exists():  # so a failure shows this run's log only
         paths.broker_log.replace(paths.broker_log.with_suffix(".log.previous"))
     with open(paths.stdout_log, "wb") as out:
@@ -410,102 +402,12 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
 
 
-def _log_tail(paths: _Paths) -> str:
+def _log_tail(paths: BrokerPaths) -> str:
     parts = []
     for path in (paths.stdout_log, paths.broker_log):
         if path.exists() and path.stat().st_size:
             parts.append(f"--- {path}\n{_tail(path.read_text(errors='replace'))}")
     return "\n".join(parts) or "(the broker wrote no log)"
-
-
-# --------------------------------------------------------------------------- admin API
-
-
-def _answers(bootstrap: str, timeout_s: float, cfg: Settings) -> bool:
-    """True when the cluster's admin API answers with a live (unfenced) broker.
-
-    Raises :class:`BrokerError` when it refuses our TLS or SASL credentials: waiting cannot help.
-    """
-    timeout_ms = max(int(timeout_s * 1000), 500)
-    options = {**cfg.kafka_options(), "bootstrap_servers": bootstrap}
-    try:
-        admin = KafkaAdminClient(**options, bootstrap_timeout_ms=timeout_ms,
-                                 request_timeout_ms=timeout_ms, client_id="pagepilot-probe")
-    except (KafkaError, OSError):
-        check_credentials(dataclasses.replace(cfg, bootstrap_servers=bootstrap), timeout_s)
-        return False
-    try:
-        cluster = admin.describe_cluster()
-    except (KafkaError, OSError):
-        return False
-    finally:
-        admin.close()
-    brokers = cluster.get("brokers") or []
-    return any(not broker.get("is_fenced", False) for broker in brokers)
-
-
-def check_credentials(cfg: Settings, timeout_s: float = 10.0) -> None:
-    """Raise :class:`BrokerError` at once when the cluster refuses our TLS or SASL credentials.
-
-    kafka-python retries a refused login until its bootstrap times out, then says only that it
-    could not bootstrap; one aiokafka connection tells why. Nothing to check for PLAINTEXT, and
-    a cluster that does not answer at all is not a question of credentials (no error).
-    """
-    if cfg.security_protocol == "PLAINTEXT":
-        return
-    reason = asyncio.run(_refusal(cfg, timeout_s))
-    if reason:
-        user = f" as {cfg.sasl_username!r} ({cfg.sasl_mechanism})" if cfg.uses_sasl else ""
-        raise BrokerError(f"{cfg.bootstrap} refused the {cfg.security_protocol} connection"
-                          f"{user}: {reason}; check the KAFKA_SASL_* and KAFKA_SSL_* settings")
-
-
-async def _refusal(cfg: Settings, timeout_s: float) -> str | None:
-    """Why the first bootstrap server that answers refuses us; None if none refuses."""
-    from aiokafka.conn import create_conn
-    from aiokafka.errors import (KafkaError as AIOKafkaError, SaslAuthenticationFailed,
-                                 UnsupportedSaslMechanismError)
-
-    options = cfg.kafka_options()
-    del options["bootstrap_servers"]
-    for server in cfg.bootstrap.split(","):
-        host, _, port = server.strip().rpartition(":")
-        try:
-            conn = await asyncio.wait_for(create_conn(host.strip("[]"), int(port), **options),
-                                          timeout_s)
-        except SaslAuthenticationFailed as exc:
-            return str(exc) or "authentication failed"
-        except UnsupportedSaslMechanismError:
-            return f"the broker does not offer SASL mechanism {cfg.sasl_mechanism}"
-        except ssl.SSLError as exc:
-            return f"TLS failed: {exc}"
-        except (OSError, AIOKafkaError, asyncio.TimeoutError, ValueError):
-            continue  # not answering (yet): not a question of credentials
-        conn.close()
-        return None
-    return None
-
-
-def wait_until_answers(bootstrap: str, timeout_s: float,
-                       alive: Callable[[], bool] | None = None,
-                       cfg: Settings | None = None) -> float:
-    """Wait until the cluster at ``bootstrap`` answers; return the seconds it took.
-
-    Connects with the security settings of ``cfg`` (default: the current settings). Raises
-    :class:`BrokerError` after ``timeout_s``, as soon as ``alive()`` turns False, or when the
-    cluster refuses the credentials.
-    """
-    cfg = cfg or current_settings()
-    start = time.monotonic()
-    deadline = start + timeout_s
-    while True:
-        if alive is not None and not alive():
-            raise BrokerError(f"the broker process exited before {bootstrap} answered")
-        if _answers(bootstrap, min(1.0, max(deadline - time.monotonic(), 0.5)), cfg):
-            return time.monotonic() - start
-        if time.monotonic() >= deadline:
-            raise BrokerError(f"{bootstrap} did not answer within {timeout_s:.0f} s")
-        time.sleep(0.25)
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -515,10 +417,10 @@ def status(cfg: Settings | None = None) -> BrokerStatus:
     """Is the broker running and answering? Starts nothing."""
     cfg = cfg or current_settings()
     if not cfg.embedded:
-        return BrokerStatus(cfg.bootstrap, False, True, _answers(cfg.bootstrap, 3.0, cfg))
-    paths = _Paths.of(cfg)
+        return BrokerStatus(cfg.bootstrap, False, True, answers(cfg.bootstrap, 3.0, cfg))
+    paths = BrokerPaths.of(cfg)
     pid = _our_pid(cfg, paths)
-    answering = pid is not None and _answers(cfg.bootstrap, 2.0, cfg)
+    answering = pid is not None and answers(cfg.bootstrap, 2.0, cfg)
     return BrokerStatus(cfg.bootstrap, True, pid is not None, answering, pid,
                         paths.broker_log, paths.data)
 
@@ -529,7 +431,7 @@ def up(cfg: Settings | None = None, wait_s: float = 60) -> BrokerStatus:
     if not cfg.embedded:
         wait_until_answers(cfg.bootstrap, wait_s, cfg=cfg)
         return BrokerStatus(cfg.bootstrap, False, True, True)
-    paths = _Paths.of(cfg)
+    paths = BrokerPaths.of(cfg)
     ensure_jars(cfg)
     with _locked(paths.home):
         pid = _our_pid(cfg, paths)
@@ -538,7 +440,7 @@ def up(cfg: Settings | None = None, wait_s: float = 60) -> BrokerStatus:
         return _start(cfg, paths, wait_s)
 
 
-def _await_running(cfg: Settings, paths: _Paths, pid: int, wait_s: float) -> BrokerStatus:
+def _await_running(cfg: Settings, paths: BrokerPaths, pid: int, wait_s: float) -> BrokerStatus:
     paths.pid_file.write_text(f"{pid}\n")  # re-adopt a broker whose pid file was lost
     try:
         wait_until_answers(cfg.bootstrap, wait_s, alive=lambda: _is_our_broker(pid, paths),
@@ -548,7 +450,7 @@ def _await_running(cfg: Settings, paths: _Paths, pid: int, wait_s: float) -> Bro
     return BrokerStatus(cfg.bootstrap, True, True, True, pid, paths.broker_log, paths.data)
 
 
-def _start(cfg: Settings, paths: _Paths, wait_s: float) -> BrokerStatus:
+def _start(cfg: Settings, paths: BrokerPaths, wait_s: float) -> BrokerStatus:
     _check_ports_free(cfg)
     paths.data.mkdir(parents=True, exist_ok=True)
     _write_private(paths.server_properties, _server_properties(cfg, paths))
@@ -591,7 +493,7 @@ def down(cfg: Settings | None = None, timeout_s: float = 30) -> bool:
     if not cfg.embedded:
         log.info("KAFKA_BOOTSTRAP_SERVERS is set (%s): nothing of ours to stop", cfg.bootstrap)
         return False
-    paths = _Paths.of(cfg)
+    paths = BrokerPaths.of(cfg)
     with _locked(paths.home):
         pid = _our_pid(cfg, paths)
         if pid is None:
@@ -610,184 +512,4 @@ def reset(cfg: Settings | None = None) -> None:
     if not cfg.embedded:
         raise BrokerError("KAFKA_BOOTSTRAP_SERVERS is set: refusing to reset an external cluster")
     down(cfg)
-    shutil.rmtree(_Paths.of(cfg).home, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------- topics
-
-
-def ensure_topics(cfg: Settings | None, topics: dict[str, int],
-                  replication_factor: int | None = None) -> list[str]:
-    """Create missing topics with the given partition counts; return the names created.
-
-    Replication factor: 1 on the embedded broker; on an external cluster its own
-    ``default.replication.factor`` (-1) unless given. An existing topic whose partition count
-    differs from the expected one is an error (Kafka cannot shrink a topic; recreate it).
-    """
-    cfg = cfg or current_settings()
-    if replication_factor is None:
-        replication_factor = 1 if cfg.embedded else -1
-    with contextlib.closing(KafkaAdminClient(**cfg.kafka_options(),
-                                             client_id="pagepilot-admin")) as admin:
-        missing = sorted(set(topics) - set(admin.list_topics()))
-        if missing:
-            _create(admin, {name: topics[name] for name in missing}, replication_factor,
-                    cfg.topic_configs())
-        _check_partitions(admin, topics)
-    return missing
-
-
-def _create(admin, topics: dict[str, int], replication_factor: int,
-            configs: dict[str, dict[str, str]]) -> None:
-    request = {name: {"num_partitions": count, "replication_factor": replication_factor,
-                      "configs": configs.get(name, {})}
-               for name, count in topics.items()}
-    response = admin.create_topics(request, raise_errors=False)
-    failed = [f"{t['name']}: {t.get('error_message') or t['error_code']}"
-              for t in response["topics"] if t["error_code"] not in (0, TopicAlreadyExistsError.errno)]
-    if failed:
-        raise BrokerError("could not create topics: " + "; ".join(failed))
-    admin.wait_for_topics(list(topics), timeout_ms=30_000)
-
-
-def delete_run_topics(cfg: Settings) -> list[str]:
-    """Delete the topics of one throwaway run (demo, bench, test); return the names deleted.
-
-    That is ``cfg.topic_partitions()`` plus Faust's internal topics of ``cfg.app_id``
-    (``<app_id>-...``: changelogs, repartition, assignor). Refuses the default app id, so a
-    production deployment's topics cannot be removed by accident.
-    """
-    if cfg.app_id == Settings().app_id:
-        raise BrokerError(f"refusing to delete the topics of the default app id {cfg.app_id!r}")
-    with contextlib.closing(KafkaAdminClient(**cfg.kafka_options(),
-                                             client_id="pagepilot-admin")) as admin:
-        existing = admin.list_topics()
-        doomed = sorted(name for name in existing
-                        if name in cfg.topic_partitions() or name.startswith(f"{cfg.app_id}-"))
-        if doomed:
-            _delete(admin, doomed)
-    return doomed
-
-
-def _delete(admin, names: list[str], timeout_s: float = 30) -> None:
-    response = admin.delete_topics(names, raise_errors=False)
-    failed = [f"{t['name']}: {t.get('error_message') or t['error_code']}"
-              for t in response["topics"] if t["error_code"] not in (0, UnknownTopicOrPartitionError.errno)]
-    if failed:
-        raise BrokerError("could not delete topics: " + "; ".join(failed))
-    deadline = time.monotonic() + timeout_s
-    while set(names) & set(admin.list_topics()):  # deletion reaches the metadata a bit later
-        if time.monotonic() > deadline:
-            raise BrokerError(f"topics still listed {timeout_s:.0f} s after deletion: {names}")
-        time.sleep(0.1)
-
-
-def _check_partitions(admin, topics: dict[str, int]) -> None:
-    described = {t["name"]: len(t.get("partitions") or []) for t in admin.describe_topics(list(topics))}
-    wrong = [f"{name} has {described.get(name, 0)} partitions, expected {count}"
-             for name, count in sorted(topics.items()) if described.get(name) != count]
-    if wrong:
-        raise BrokerError("topics exist with the wrong partition count: " + "; ".join(wrong)
-                          + " (delete and recreate them, or set PAGEPILOT_PARTITIONS)")
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def kafka_command(action: str) -> int:
-    """``pagepilot kafka up|down|status|reset|fetch``: short human lines, exit code."""
-    handler = _ACTIONS.get(action)
-    if handler is None:
-        print(f"unknown action {action!r}; use one of {', '.join(_ACTIONS)}", file=sys.stderr)
-        return 2
-    try:
-        return handler(current_settings())
-    except BrokerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
-def _cli_fetch(cfg: Settings) -> int:
-    if not cfg.embedded:
-        print(f"KAFKA_BOOTSTRAP_SERVERS is set ({cfg.bootstrap}): the embedded broker is not needed")
-        return 0
-    if not jars_ready(cfg):
-        print(f"fetching Apache Kafka {cfg.kafka_version} from Maven Central ...", flush=True)
-    print(f"Kafka {cfg.kafka_version} jars: {ensure_jars(cfg)}")
-    return 0
-
-
-def _cli_up(cfg: Settings) -> int:
-    if cfg.embedded:
-        _cli_fetch(cfg)
-    result = up(cfg)
-    verb = f"started in {result.startup_s:.1f} s" if result.started else "already up"
-    print(f"{result.describe()} [{verb}]" if cfg.embedded else result.describe())
-    return 0
-
-
-def _cli_down(cfg: Settings) -> int:
-    stopped = down(cfg)
-    if not cfg.embedded:
-        print(f"external cluster {cfg.bootstrap}: nothing to stop")
-    else:
-        print("embedded broker stopped" if stopped else "embedded broker was not running")
-    return 0
-
-
-def _cli_status(cfg: Settings) -> int:
-    result = status(cfg)
-    print(result.describe())
-    return 0 if result.answering else 1
-
-
-def _cli_reset(cfg: Settings) -> int:
-    reset(cfg)
-    print(f"embedded broker stopped and its data removed ({_Paths.of(cfg).home})")
-    return 0
-
-
-_ACTIONS: dict[str, Callable[[Settings], int]] = {
-    "up": _cli_up, "down": _cli_down, "status": _cli_status, "reset": _cli_reset,
-    "fetch": _cli_fetch,
-}
-
-
-def consumer_lag(cfg: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
-    """Per partition of ``topics``: end offset minus the worker group's committed offset."""
-    with contextlib.closing(KafkaAdminClient(**cfg.kafka_options(),
-                                             client_id="pagepilot-admin")) as admin:
-        committed = admin.list_group_offsets({cfg.app_id: None}).get(cfg.app_id, {})
-    end = end_offsets(cfg, topics)
-    return {(tp.topic, tp.partition): offset - (committed[tp].offset if tp in committed else 0)
-            for tp, offset in end.items()}
-
-
-def end_offsets(cfg: Settings, topics: list[str]) -> dict[TopicPartition, int]:
-    """The end offset (the next offset to be written) of every partition of ``topics``."""
-    with contextlib.closing(KafkaConsumer(**cfg.kafka_options(), group_id=None)) as consumer:
-        partitions = [TopicPartition(topic, p) for topic in topics
-                      for p in consumer.partitions_for_topic(topic) or ()]
-        return consumer.end_offsets(partitions)
-
-
-def group_members(cfg: Settings) -> dict[str, set[tuple[str, int]]]:
-    """The worker group's members (by member id) and the partitions assigned to each.
-
-    Empty while the group has no members or is rebalancing (no assignment yet).
-    """
-    # Faust's subscription metadata is not in Kafka's consumer format (kafka-python would warn
-    # for every member); its assignment is, and comes decoded.
-    logging.getLogger("kafka.admin._groups").setLevel(logging.ERROR)
-    with contextlib.closing(KafkaAdminClient(**cfg.kafka_options(),
-                                             client_id="pagepilot-admin")) as admin:
-        group = admin.describe_groups([cfg.app_id])[cfg.app_id]
-    if group.get("group_state") != "Stable":
-        return {}
-    members = {}
-    for member in group.get("members") or []:
-        assignment = member.get("member_assignment")
-        assigned = assignment.get("assigned_partitions", ()) if isinstance(assignment, dict) else ()
-        members[member["member_id"]] = {(topic["topic"], partition) for topic in assigned
-                                        for partition in topic["partitions"]}
-    return members
+    shutil.rmtree(BrokerPaths.of(cfg).home, ignore_errors=True)
