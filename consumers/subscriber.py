@@ -19,9 +19,9 @@ from typing import Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 
-from stream.kafka.credentials import check_credentials
 from stream.config import Settings, settings
 from stream.core.models import DeadLetter, Recommendation
+from stream.kafka.credentials import check_credentials
 
 POLL_MS = 500
 

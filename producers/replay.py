@@ -20,10 +20,10 @@ from typing import Iterable, Iterator
 from kafka import KafkaProducer
 
 from producers.loaders import BadRow, iter_rows, parse_column_map
-from stream.kafka.credentials import check_credentials
-from stream.progress import Progress
 from stream.config import Settings
 from stream.core.models import PageView
+from stream.kafka.credentials import check_credentials
+from stream.progress import Progress
 
 SHOWN_BAD_ROWS = 20
 

@@ -31,8 +31,8 @@ from kafka.admin import KafkaAdminClient
 from consumers.tally import Tally
 from producers.generator import generate
 from producers.replay import Pacing, make_producer, replay
-from stream.kafka import admin
 from stream.config import Settings, settings
+from stream.kafka import admin
 from stream.processes import embedded_broker, run_config, wait_until_idle, worker_running
 
 
@@ -43,7 +43,7 @@ class App:
     env: dict = dataclasses.field(default_factory=dict)  # extra environment of its process
 
 
-WORKER = App("pagepilot worker", "stream.app")
+WORKER = App("pagepilot worker", "stream.worker.app")
 APPS = (WORKER,
         App("faust pass-through (await send)", "stream.passthrough",
             {"PAGEPILOT_PASSTHROUGH": "await"}),

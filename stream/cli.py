@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker", help="run a Faust worker (extra options go to `faust worker`)")
-    worker.add_argument("--app", default="stream.app", help=argparse.SUPPRESS)
+    worker.add_argument("--app", default="stream.worker.app", help=argparse.SUPPRESS)
     worker.set_defaults(run=_worker)
 
     generate = commands.add_parser("generate", help="write a GStore-like sample file")
@@ -173,8 +173,8 @@ def _kafka(args, _extra) -> int:
 
 
 def _worker(args, extra) -> int:
-    from stream.kafka import admin, credentials
     from stream.config import settings
+    from stream.kafka import admin, credentials
 
     config = settings()
     credentials.wait_until_answers(config.bootstrap, timeout_s=15)

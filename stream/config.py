@@ -240,7 +240,8 @@ class Settings:
 
         kafka-python (``KafkaProducer``, ``KafkaConsumer``, ``KafkaAdminClient``) and aiokafka
         (``AIOKafkaConsumer``, ...) take the same names; the worker's Faust app gets the same
-        through :func:`stream.transport.broker_credentials`. Holds the password: never log it.
+        through :func:`stream.worker.transport.broker_credentials`. Holds the password: never
+        log it.
         """
         options = {"bootstrap_servers": self.bootstrap,
                    "security_protocol": self.security_protocol}

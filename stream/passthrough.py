@@ -13,9 +13,9 @@ import json
 import os
 import time
 
-from stream.app import create_app
 from stream.config import settings
 from stream.core.models import Recommendation
+from stream.worker.app import create_app
 
 BATCH, WITHIN_S = 500, 0.05
 

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from stream.kafka import admin, broker
 from stream.config import Settings
+from stream.kafka import admin, broker
 
 READY_LINE = "[^Worker]: Ready"
 
@@ -20,7 +20,7 @@ READY_LINE = "[^Worker]: Ready"
 class WorkerProcess:
     """A ``pagepilot worker`` in a child process, its output in ``log_path``."""
 
-    def __init__(self, config: Settings, log_path: Path, app: str = "stream.app",
+    def __init__(self, config: Settings, log_path: Path, app: str = "stream.worker.app",
                  extra_env: dict | None = None):
         self.config, self.log_path, self.app = config, Path(log_path), app
         self.extra_env = extra_env or {}
@@ -107,7 +107,7 @@ def embedded_broker(config: Settings):
 
 
 @contextlib.contextmanager
-def worker_running(config: Settings, log_dir: Path, app: str = "stream.app",
+def worker_running(config: Settings, log_dir: Path, app: str = "stream.worker.app",
                    extra_env: dict | None = None):
     """This run's topics and one worker; the worker stopped and the topics deleted on exit."""
     admin.ensure_topics(config, config.topic_partitions())

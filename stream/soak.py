@@ -84,7 +84,7 @@ def run_soak(sessions: int = 1_000_000, every_s: float = 60.0, seed: int = 7,
 
 def soak(config: Settings, log_dir: Path, sessions: int, every_s: float = 60.0, seed: int = 7,
          sessions_per_hour: float = SESSIONS_PER_HOUR, max_backlog: int = MAX_BACKLOG,
-         out=None, app: str = "stream.app") -> SoakResult:
+         out=None, app: str = "stream.worker.app") -> SoakResult:
     """Replay ``sessions`` generated sessions through one worker (of Faust app ``app``) on
     ``config``'s topics (created, and deleted at the end); print a row every ``every_s`` s
     and a summary."""

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from producers.replay import encode
 from stream.core.models import HIT_TYPES, PageView
 from stream.core.validation import (MAX_REVENUE, MAX_TEXT, MIN_TIMESTAMP_MS, InvalidEvent,
-                               parse_pageview)
+                                    parse_pageview)
 
 # --- settings --------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ partition, applied in offset order: its open sessions (recent clusters, features
 viewed), per page cluster the learning state of that partition's traffic (Markov counts,
 Q-row, page value, prequential scores), and one next-page model for all its clusters. The worker serves and learns in
 the same hop, so nothing crosses Kafka between a page view and what is learned from it;
-the counts of all shards are additive and are merged for serving (:mod:`stream.snapshots`).
+the counts of all shards are additive and are merged for serving (:mod:`stream.worker.snapshots`).
 
 Q-targets and page-value rewards use the shard's own figures, so a shard's state depends on
 its partition's events only: a crash, a rebalance or a rebuild from the log learns exactly

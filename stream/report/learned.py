@@ -20,8 +20,8 @@ from typing import Iterable
 from stream.core.clusters import PageClusterer
 from stream.core.evaluate import StreamEvaluator
 from stream.core.learning.cluster import MODEL_NAMES, ClusterValue, LearningConfig
-from stream.core.learning.nextpage import NextPageModel
 from stream.core.learning.features import ENTRANCE
+from stream.core.learning.nextpage import NextPageModel
 from stream.core.learning.prequential import Score
 from stream.core.models import PageView
 from stream.core.policy import recommend

@@ -24,10 +24,10 @@ import psutil
 from consumers.tally import Tally
 from producers.generator import generate
 from producers.replay import encode, make_producer
-from stream.kafka import admin, broker
-from stream.kafka.credentials import BrokerError
 from stream.config import Settings
 from stream.core.models import PageView
+from stream.kafka import admin, broker
+from stream.kafka.credentials import BrokerError
 from stream.processes import WorkerProcess, wait_until_idle
 from tests.integration.broker import free_port_pair, private_cache
 from tests.unavailable import unavailable

@@ -15,9 +15,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from stream.config import Settings, settings
 from stream.kafka import broker, credentials
 from stream.kafka.credentials import BrokerError
-from stream.config import Settings, settings
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 STARTUP_TIMEOUT_S = 90

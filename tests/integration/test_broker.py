@@ -18,9 +18,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 
+from stream.config import Settings, settings
 from stream.kafka import admin, broker
 from stream.kafka.credentials import BrokerError
-from stream.config import Settings, settings
 from tests.unavailable import unavailable
 
 pytestmark = pytest.mark.integration

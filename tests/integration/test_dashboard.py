@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from producers.generator import generate
 from producers.replay import Pacing, make_producer, replay
-from stream.kafka import admin
 from stream.core.clusters import PageClusterer
+from stream.kafka import admin
 from stream.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from consumers.tally import Tally
 from producers.generator import generate
 from producers.malformed import malformed_messages
 from producers.replay import encode, make_producer
-from stream.kafka import admin
 from stream.core.clusters import PageClusterer
+from stream.kafka import admin
 from stream.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration

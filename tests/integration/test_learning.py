@@ -13,11 +13,11 @@ from kafka.partitioner.default import murmur2
 from consumers.tally import Tally
 from producers.generator import generate
 from producers.replay import encode, make_producer
-from stream.kafka import admin
 from stream.core.clusters import PageClusterer
 from stream.core.models import PageView
-from stream.agents import SNAPSHOT_EVERY_S
+from stream.kafka import admin
 from stream.processes import WorkerProcess, wait_until_idle
+from stream.worker.agents import SNAPSHOT_EVERY_S
 
 pytestmark = pytest.mark.integration
 

@@ -26,12 +26,12 @@ import pytest
 from consumers.subscriber import read_topic, subscribe
 from producers.generator import write_sample
 from producers.replay import make_producer
+from stream.config import Settings
 from stream.kafka import admin, broker
 from stream.kafka.credentials import BrokerError
-from stream.config import Settings
-from tests.unavailable import unavailable
 from stream.processes import WorkerProcess, run_config
 from tests.integration.broker import free_port_pair, private_cache
+from tests.unavailable import unavailable
 
 pytestmark = pytest.mark.integration
 

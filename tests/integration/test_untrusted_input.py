@@ -21,9 +21,9 @@ import pytest
 from producers.generator import generate
 from producers.replay import encode, make_producer
 from producers.writers import write_pagepilot
-from stream.kafka import admin
 from stream.core.clusters import DEFAULT_RULES
 from stream.core.models import PageView
+from stream.kafka import admin
 from stream.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration

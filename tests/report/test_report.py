@@ -10,8 +10,8 @@ import re
 import pytest
 
 from producers.generator import PlantedPath, generate
-from stream.core.clusters import PageClusterer
 from stream.config import Settings
+from stream.core.clusters import PageClusterer
 from stream.report.build import ReportOptions, build_report
 from stream.report.impact import ALL_ESTIMATORS, ImpactSettings
 from stream.report.render import html_page, write_report

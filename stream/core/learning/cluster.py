@@ -13,8 +13,8 @@ import dataclasses
 import time
 from typing import Mapping
 
-from stream.core.learning.markov import NextPageCounts
 from stream.config import Settings
+from stream.core.learning.markov import NextPageCounts
 from stream.core.learning.nextpage import NextPageModel
 from stream.core.learning.pagevalue import PageValueStats
 from stream.core.learning.prequential import Score, rank_of

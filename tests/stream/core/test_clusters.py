@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
-from stream.core.clusters import OTHER, PageClusterer
 from stream.config import Settings
+from stream.core.clusters import OTHER, PageClusterer
 
 GSTORE = "/google+redesign"
 

@@ -8,14 +8,14 @@ import sys
 import pytest
 
 from producers.generator import generate, write_sample
-from stream.core.clusters import ClusterRule, PageClusterer
 from stream.config import Settings
+from stream.core.clusters import ClusterRule, PageClusterer
 from stream.core.evaluate import StreamEvaluator, evaluate
 from stream.core.learning.cluster import ClusterLearner
 from stream.core.models import EXIT, PageView
 from stream.core.policy import rank
 from stream.core.shard import Shard
-from stream.snapshots import ClusterSnapshot, MergedView
+from stream.worker.snapshots import ClusterSnapshot, MergedView
 
 T0 = 1_501_591_568_000
 

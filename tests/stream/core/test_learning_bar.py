@@ -2,8 +2,8 @@
 the River classifier ranks the next page at least as well as the Markov baseline (HR@3)."""
 
 from producers.generator import generate
-from stream.core.clusters import PageClusterer
 from stream.config import Settings
+from stream.core.clusters import PageClusterer
 from stream.core.evaluate import evaluate
 
 

@@ -4,13 +4,13 @@ merged with the others' snapshots."""
 import pytest
 
 from producers.generator import generate
-from stream.checkpoints import ShardCheckpoints
-from stream.core.clusters import PageClusterer
 from stream.config import Settings
+from stream.core.clusters import PageClusterer
 from stream.core.learning.cluster import ClusterLearner
 from stream.core.models import EXIT
 from stream.core.shard import SWEEP_EVERY, Shard
-from stream.snapshots import ClusterSnapshot, MergedView, merge_rows
+from stream.worker.checkpoints import ShardCheckpoints
+from stream.worker.snapshots import ClusterSnapshot, MergedView, merge_rows
 
 CLUSTERER = PageClusterer.default()
 TIMEOUT = 30 * 60 * 1000

@@ -70,9 +70,9 @@ def test_the_counting_tree_predicts_what_rivers_own_tree_predicts():
     from river import tree
 
     from producers.generator import generate
+    from stream.config import Settings
     from stream.core.clusters import PageClusterer
     from stream.core.evaluate import StreamEvaluator
-    from stream.config import Settings
     from stream.core.learning.nextpage import _without_history
 
     config = dataclasses.replace(Settings().learning(), model="hoeffding")

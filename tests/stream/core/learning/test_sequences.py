@@ -4,7 +4,7 @@ that follows the expert that predicts a cluster best."""
 import random
 
 from stream.core.learning.sequences import (TOP_K, PairTransitions, Row, SequentialRules,
-                                       SessionMixture, Transitions)
+                                            SessionMixture, Transitions)
 from stream.core.models import EXIT
 
 

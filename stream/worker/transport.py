@@ -14,7 +14,7 @@ generation, or while the flow is stopped) and acknowledge them as if processed; 
 commits past a hole of exactly one offset at the committed position (a message never
 delivered to a stream). Either lost one page view in about one run in six of the fault
 suite's scenario c. A partition held back by a hole that is not read again is cured by
-:mod:`stream.stalls`.
+:mod:`stream.worker.stalls`.
 
 Registered as the ``pagepilot://`` broker scheme through the ``faust.transports`` entry point.
 The app's ``broker_credentials`` come from :func:`broker_credentials`.
@@ -90,7 +90,7 @@ class Transport(aiokafka.Transport):
     Consumer = Consumer
 
 
-# Faust's and aiokafka's private parts this module relies on; tests/stream/test_transport.py
+# Faust's and aiokafka's private parts this module relies on; tests/stream/worker/test_transport.py
 # checks on the pinned versions that each still exists (a canary for an upgrade).
 PRIVATE_METHODS = {aiokafka.AIOKafkaConsumerThread: ("_create_worker_consumer",),
                    aiokafka.Consumer: ("_new_offset", "_new_consumer_thread")}

@@ -1,7 +1,7 @@
 """Restarting the worker in place when offset commits of a partition have stalled.
 
 Faust skips messages around a rebalance (fetched under an older consumer generation, or while
-the flow is stopped); our consumer (:mod:`stream.transport`) commits no further than such a
+the flow is stopped); our consumer (:mod:`stream.worker.transport`) commits no further than such a
 message until it is read again, which the seek to the committed offsets after a rebalance
 normally does. When the partition stays with this worker and that message is not fetched
 again, its offset remains a hole before the acknowledged ones and no offset of the partition
@@ -19,8 +19,8 @@ import os
 import sys
 import time
 
-from stream.app import app
-from stream.transport import acknowledged_offsets, committed_offsets, hole_at_head
+from stream.worker.app import app
+from stream.worker.transport import acknowledged_offsets, committed_offsets, hole_at_head
 
 log = logging.getLogger(__name__)
 CHECK_S = 5.0

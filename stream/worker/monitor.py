@@ -1,7 +1,7 @@
 """The worker's live metrics: measured here, shared through the metrics topic.
 
 Once a second every worker measures its gauges (lag, open sessions, memory, the clusters'
-transitions) into a snapshot of :data:`stream.agents.metrics` and sends it to the metrics
+transitions) into a snapshot of :data:`stream.worker.agents.metrics` and sends it to the metrics
 topic. Every worker also reads that topic, outside the consumer group (all of it), and keeps
 the latest snapshot of each worker, so any worker's web server can answer for the whole
 group of workers (:func:`group_figures`).
@@ -17,11 +17,11 @@ import time
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from stream.agents import merged, metrics, shards
-from stream.app import app
 from stream.config import settings
-from stream.metrics import merge
 from stream.core.models import EXIT
+from stream.worker.agents import merged, metrics, shards
+from stream.worker.app import app
+from stream.worker.metrics import merge
 
 log = logging.getLogger(__name__)
 _settings = settings()

@@ -1,4 +1,4 @@
-"""A canary for upgrades: every private part of Faust and aiokafka that stream/transport.py
+"""A canary for upgrades: every private part of Faust and aiokafka that stream/worker/transport.py
 relies on still exists on the installed versions, and the hole check blocks the commits
 Faust would let pass."""
 
@@ -7,8 +7,8 @@ import inspect
 
 import pytest
 
-from stream import transport
-from stream.transport import PRIVATE_ATTRIBUTES, PRIVATE_METHODS, hole_at_head
+from stream.worker import transport
+from stream.worker.transport import PRIVATE_ATTRIBUTES, PRIVATE_METHODS, hole_at_head
 
 
 @pytest.mark.parametrize("cls, name", [(cls, name) for cls, names in PRIVATE_METHODS.items()

@@ -7,11 +7,11 @@ from aiohttp.test_utils import make_mocked_request
 from faust.exceptions import SameNode
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream import agents, monitor, views
-from stream.app import app as faust_app
 from stream.core.learning.cluster import MODEL_NAMES
-from tests.stream.test_monitor import HERE, learned_shard, other_worker, owned, publish
-from tests.stream.test_monitor import worker  # noqa: F401 (the fixture)
+from stream.worker import agents, monitor, views
+from stream.worker.app import app as faust_app
+from tests.stream.worker.test_monitor import HERE, learned_shard, other_worker, owned, publish
+from tests.stream.worker.test_monitor import worker  # noqa: F401 (the fixture)
 
 
 async def get(view, path: str, **match):

@@ -6,8 +6,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream.core.learning.cluster import ClusterValue
 from stream.core.learning.prequential import Score
-from stream.metrics import (LATENCY_BOUNDS_MS, STALE_AFTER_S, Histogram, WorkerMetrics, merge,
-                            prometheus_text, value_summary)
+from stream.worker.metrics import (LATENCY_BOUNDS_MS, STALE_AFTER_S, Histogram, WorkerMetrics,
+                                   merge, prometheus_text, value_summary)
 
 
 class Clock:

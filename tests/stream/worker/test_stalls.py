@@ -8,9 +8,9 @@ import time
 import pytest
 from faust.types import TP
 
-from stream import stalls
-from stream.app import app as faust_app
-from stream.stalls import COMMITS, STALL_S, stalled
+from stream.worker import stalls
+from stream.worker.app import app as faust_app
+from stream.worker.stalls import COMMITS, STALL_S, stalled
 
 TP0 = TP("pageviews", 0)
 tick = inspect.unwrap(stalls.restart_when_commits_stall)  # one run of the timer's body

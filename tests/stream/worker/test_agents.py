@@ -8,10 +8,10 @@ from unittest.mock import AsyncMock, Mock, patch
 import pytest
 from faust.types import TP
 
-from stream import agents
-from stream.app import app as faust_app
 from stream.core.models import Recommendation
 from stream.core.shard import Shard
+from stream.worker import agents
+from stream.worker.app import app as faust_app
 
 T0 = 1_501_591_568_000
 

@@ -1,6 +1,6 @@
-"""The Faust application. Agents live in :mod:`stream.agents` (found by autodiscovery).
+"""The Faust application. Agents live in :mod:`stream.worker.agents` (found by autodiscovery).
 
-Run a worker with ``pagepilot worker`` or ``faust -A stream.app worker -l info``.
+Run a worker with ``pagepilot worker`` or ``faust -A stream.worker.app worker -l info``.
 """
 
 import gc
@@ -9,7 +9,7 @@ from pathlib import Path
 import faust
 
 from stream.config import settings
-from stream.transport import broker_credentials
+from stream.worker.transport import broker_credentials
 
 
 def create_app(agent_modules: list[str]) -> faust.App:
@@ -17,7 +17,7 @@ def create_app(agent_modules: list[str]) -> faust.App:
     config = settings()
     app = faust.App(
         config.app_id,
-        broker=f"pagepilot://{config.bootstrap}",  # Kafka, see stream/transport.py
+        broker=f"pagepilot://{config.bootstrap}",  # Kafka, see stream/worker/transport.py
         broker_credentials=broker_credentials(config),  # SSL / SASL from the settings
         store="rocksdb://",  # RocksDB through rocksdict
         datadir=str(Path(config.data_dir) / config.app_id),
@@ -47,4 +47,5 @@ async def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-app = create_app(["stream.agents", "stream.monitor", "stream.stalls", "stream.views"])
+app = create_app(["stream.worker.agents", "stream.worker.monitor", "stream.worker.stalls",
+                  "stream.worker.views"])

@@ -9,14 +9,14 @@ from types import SimpleNamespace
 import pytest
 from faust.types import TP
 
-from stream import agents, monitor, views
-from stream.app import app as faust_app
 from stream.core.learning.cluster import ClusterRow
 from stream.core.learning.markov import NextPageCounts
-from stream.metrics import WorkerMetrics
 from stream.core.models import EXIT, PageView
 from stream.core.shard import Shard
-from stream.snapshots import ClusterSnapshot, MergedView
+from stream.worker import agents, monitor, views
+from stream.worker.app import app as faust_app
+from stream.worker.metrics import WorkerMetrics
+from stream.worker.snapshots import ClusterSnapshot, MergedView
 
 T0 = 1_501_591_568_000
 HERE = "here:6066"

@@ -1,8 +1,8 @@
 """The topics the worker reads and writes, declared once with their partition counts."""
 
-from stream.app import app
 from stream.config import settings
 from stream.core.models import DeadLetter
+from stream.worker.app import app
 
 _settings = settings()
 

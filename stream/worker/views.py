@@ -19,15 +19,15 @@ from pathlib import Path
 
 from faust.exceptions import SameNode
 
-from stream.agents import learned_state, merged, metrics, session_partition, shards
-from stream.app import app
 from stream.config import settings
 from stream.core.learning.cluster import MODEL_NAMES
 from stream.core.learning.prequential import Score
-from stream.metrics import prometheus_text, value_summary
-from stream.monitor import group_figures
 from stream.core.network import NetworkLayout, network_view
-from stream.topics import pageviews_topic
+from stream.worker.agents import learned_state, merged, metrics, session_partition, shards
+from stream.worker.app import app
+from stream.worker.metrics import prometheus_text, value_summary
+from stream.worker.monitor import group_figures
+from stream.worker.topics import pageviews_topic
 
 _WEB = Path(__file__).with_name("web")
 _ASSETS = {  # name -> (file, content type): a fixed list, so no path reaches the disk

@@ -3,12 +3,12 @@
 ``serve`` (pageviews, key: session) validates each page view, dead-letters bad ones, learns
 from it in the shard of its input partition (:class:`stream.core.shard.Shard`: the session's
 label, page value, Q-row, River model) and publishes its recommendation at once, from the
-merged snapshots of every shard (:mod:`stream.snapshots`). A session's page views share a
+merged snapshots of every shard (:mod:`stream.worker.snapshots`). A session's page views share a
 partition, so its recommendations come out in page-view order by construction.
 
 Shards live in memory, are published as snapshots every second and checkpointed locally
 every ``PAGEPILOT_CHECKPOINT_INTERVAL`` seconds, and are rebuilt from the pageviews topic
-when a checkpoint is behind (:mod:`stream.checkpoints`). No Faust table is written, so no
+when a checkpoint is behind (:mod:`stream.worker.checkpoints`). No Faust table is written, so no
 changelog message is produced per page view. The agent runs with concurrency 1: a shard
 applies its partition's offsets in order, each once.
 """
@@ -26,17 +26,17 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from stream.app import app
-from stream.checkpoints import ShardCheckpoints, read_pageviews
 from stream.config import settings
 from stream.core.learning.cluster import ClusterLearner
-from stream.metrics import WorkerMetrics
 from stream.core.models import DeadLetter, PageView, Step
 from stream.core.policy import POLICY_NAME, recommend
 from stream.core.shard import Shard
-from stream.snapshots import ClusterSnapshot, MergedView, merge_rows
-from stream.topics import dead_letter_topic, pageviews_topic, recommendations_topic
 from stream.core.validation import InvalidEvent, parse_pageview
+from stream.worker.app import app
+from stream.worker.checkpoints import ShardCheckpoints, read_pageviews
+from stream.worker.metrics import WorkerMetrics
+from stream.worker.snapshots import ClusterSnapshot, MergedView, merge_rows
+from stream.worker.topics import dead_letter_topic, pageviews_topic, recommendations_topic
 
 log = logging.getLogger(__name__)
 _settings = settings()
