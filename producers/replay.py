@@ -23,7 +23,7 @@ from producers.loaders import BadRow, iter_rows, parse_column_map
 from stream.config import Settings
 from stream.core.models import PageView
 from stream.kafka.credentials import check_credentials
-from stream.progress import Progress
+from stream.tools.progress import Progress
 
 SHOWN_BAD_ROWS = 20
 

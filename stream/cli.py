@@ -12,7 +12,7 @@ from kafka.errors import KafkaError
 
 from producers.generator import SAMPLE_FORMATS
 from producers.loaders import FORMATS
-from stream.cluster_suggest import DEFAULT_LIMIT
+from stream.tools.cluster_suggest import DEFAULT_LIMIT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,8 +259,8 @@ def _clusters_suggest(args, _extra) -> int:
     import collections
 
     from producers.loaders import BadRow, LoadStats, iter_rows, parse_column_map
-    from stream.cluster_suggest import suggest_rules
     from stream.config import settings
+    from stream.tools.cluster_suggest import suggest_rules
 
     stats = LoadStats()
     columns = parse_column_map(args.columns) if args.columns else None
@@ -313,7 +313,7 @@ def _watch(args, _extra) -> int:
 
 
 def _demo(args, _extra) -> int:
-    from stream.demo import run_demo
+    from stream.tools.demo import run_demo
     return run_demo(sessions=args.sessions, seed=args.seed, max_rate=args.max_rate or None,
                     stay=args.stay)
 
@@ -323,10 +323,10 @@ def _bench(args, _extra) -> int:
         raise ValueError("--json is not available with --soak")
     if args.soak:
         from producers.generator import SESSIONS_PER_HOUR
-        from stream.soak import run_soak
+        from stream.tools.soak import run_soak
         return run_soak(sessions=args.sessions, every_s=args.every, seed=args.seed,
                         sessions_per_hour=args.sessions_per_hour or SESSIONS_PER_HOUR)
-    from stream.bench import run_bench
+    from stream.tools.bench import run_bench
     return run_bench(events=args.events, rates=args.rate, as_json=args.json)
 
 

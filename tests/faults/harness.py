@@ -28,7 +28,7 @@ from stream.config import Settings
 from stream.core.models import PageView
 from stream.kafka import admin, broker
 from stream.kafka.credentials import BrokerError
-from stream.processes import WorkerProcess, wait_until_idle
+from stream.tools.processes import WorkerProcess, wait_until_idle
 from tests.integration.broker import free_port_pair, private_cache
 from tests.unavailable import unavailable
 

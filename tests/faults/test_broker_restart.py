@@ -15,7 +15,7 @@ from kafka.admin import KafkaAdminClient
 
 from consumers.subscriber import read_topic
 from stream.kafka import admin
-from stream.processes import run_config
+from stream.tools.processes import run_config
 from tests.faults.harness import (Ledger, Replay, Workers, numbered_events, private_broker,
                                   record, write_events)
 

@@ -10,7 +10,7 @@ import pytest
 from consumers.subscriber import on_recommendation, subscribe
 from producers.generator import write_sample
 from stream.kafka import admin
-from stream.processes import WorkerProcess
+from stream.tools.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from producers.generator import generate
 from producers.replay import Pacing, make_producer, replay
 from stream.core.clusters import PageClusterer
 from stream.kafka import admin
-from stream.processes import WorkerProcess
+from stream.tools.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

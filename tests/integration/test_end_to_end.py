@@ -15,7 +15,7 @@ from producers.malformed import malformed_messages
 from producers.replay import encode, make_producer
 from stream.core.clusters import PageClusterer
 from stream.kafka import admin
-from stream.processes import WorkerProcess
+from stream.tools.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from producers.replay import encode, make_producer
 from stream.core.clusters import PageClusterer
 from stream.core.models import PageView
 from stream.kafka import admin
-from stream.processes import WorkerProcess, wait_until_idle
+from stream.tools.processes import WorkerProcess, wait_until_idle
 from stream.worker.agents import SNAPSHOT_EVERY_S
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from consumers.tally import Tally
 from producers.generator import PlantedPath, generate
 from producers.replay import encode, make_producer
 from stream.kafka import admin
-from stream.processes import WorkerProcess
+from stream.tools.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ from producers.replay import make_producer
 from stream.config import Settings
 from stream.kafka import admin, broker
 from stream.kafka.credentials import BrokerError
-from stream.processes import WorkerProcess, run_config
+from stream.tools.processes import WorkerProcess, run_config
 from tests.integration.broker import free_port_pair, private_cache
 from tests.unavailable import unavailable
 

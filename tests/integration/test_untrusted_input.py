@@ -24,7 +24,7 @@ from producers.writers import write_pagepilot
 from stream.core.clusters import DEFAULT_RULES
 from stream.core.models import PageView
 from stream.kafka import admin
-from stream.processes import WorkerProcess
+from stream.tools.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

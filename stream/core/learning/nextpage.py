@@ -3,8 +3,9 @@
 One model per shard (input partition) learns from every page view of its sessions
 (``x`` from :func:`stream.core.learning.features.page_features`, its ``history`` starting with
 the current cluster) and the cluster that came next. ``MODELS`` are the estimators
-compared in docs/learning.md (``python -m stream.compare_models``). ``mixture``, the default, is
-:class:`stream.core.learning.sequences.SessionMixture`: sequence experts weighted per cluster.
+compared in docs/learning.md (``python -m stream.tools.compare_models``). ``mixture``, the
+default, is :class:`stream.core.learning.sequences.SessionMixture`: sequence experts weighted
+per cluster.
 The others are River's own learners, one per cluster (:class:`PerCluster`), on the
 page's features without the history; each does its own encoding.
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 STREAM = Path(__file__).parents[3] / "stream"
-CORE = ["config.py", "cluster_suggest.py", "progress.py",
-        *sorted(str(p.relative_to(STREAM)) for p in (STREAM / "core").rglob("*.py"))]
+CORE = ["config.py", *sorted(str(p.relative_to(STREAM)) for p in (STREAM / "core").rglob("*.py"))]
 CORE_MODULES = {"stream." + name[:-3].replace("/", ".").removesuffix(".__init__") for name in CORE}
 FORBIDDEN = ("kafka", "aiokafka", "rocksdict", "mode", "faust")
 FAUST_ALLOWED = {"core/models.py"}  # the records are faust.Record, for the topics' serializers

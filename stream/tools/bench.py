@@ -6,7 +6,7 @@ drained (throughput), then more are replayed at each paced rate, each phase on a
 (latency from Kafka ingest to publish). Messages per page view counts what the app wrote to
 every topic of its run. The worker also answers HTTP lookups of its sessions' latest
 recommendations. ``pagepilot bench --soak`` (a long run of one worker, its memory and state
-over time) is :mod:`stream.soak`.
+over time) is :mod:`stream.tools.soak`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from producers.generator import generate
 from producers.replay import Pacing, make_producer, replay
 from stream.config import Settings, settings
 from stream.kafka import admin
-from stream.processes import embedded_broker, run_config, wait_until_idle, worker_running
+from stream.tools.processes import embedded_broker, run_config, wait_until_idle, worker_running
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,9 +45,9 @@ class App:
 
 WORKER = App("pagepilot worker", "stream.worker.app")
 APPS = (WORKER,
-        App("faust pass-through (await send)", "stream.passthrough",
+        App("faust pass-through (await send)", "stream.tools.passthrough",
             {"PAGEPILOT_PASSTHROUGH": "await"}),
-        App("faust pass-through (batched)", "stream.passthrough",
+        App("faust pass-through (batched)", "stream.tools.passthrough",
             {"PAGEPILOT_PASSTHROUGH": "batched"}))
 PACED_MIN_EVENTS, PACED_MIN_S = 2000, 10.0
 LOOKUPS = 500

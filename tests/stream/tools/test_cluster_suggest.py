@@ -8,8 +8,8 @@ import tomllib
 import pytest
 
 from stream import cli
-from stream.cluster_suggest import WILDCARD, collapsed, suggest_rules
 from stream.core.clusters import OTHER, PageClusterer
+from stream.tools.cluster_suggest import WILDCARD, collapsed, suggest_rules
 
 T0 = 1_501_591_568
 

@@ -18,8 +18,8 @@ from producers.generator import generate
 from producers.malformed import malformed_messages
 from producers.replay import Pacing, make_producer, replay
 from stream.config import Settings, settings
-from stream.processes import embedded_broker, run_config, worker_running
-from stream.progress import Progress
+from stream.tools.processes import embedded_broker, run_config, worker_running
+from stream.tools.progress import Progress
 
 
 def run_demo(sessions: int, seed: int, max_rate: float | None,

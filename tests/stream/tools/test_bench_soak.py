@@ -9,10 +9,10 @@ import json
 import pytest
 from kafka import TopicPartition
 
-from stream import bench
 from stream.config import Settings
-from stream.processes import run_config
-from stream.soak import MB, Sample, SoakResult, print_summary, soak
+from stream.tools import bench
+from stream.tools.processes import run_config
+from stream.tools.soak import MB, Sample, SoakResult, print_summary, soak
 
 
 @pytest.mark.integration

@@ -274,7 +274,8 @@ def _heading(source: str, total: int, pages: int, rules: int, covered: float) ->
             f"# {total:,} page views of {pages:,} distinct pages; {what}.\n"
             "# Rules are tried in order, the first match wins, the rest is \"other\". Rename\n"
             "# the clusters, merge or split rules, then use the file with\n"
-            "# PAGEPILOT_CLUSTER_RULES=<this file> (see stream/core/clusters.toml for the syntax).\n")
+            "# PAGEPILOT_CLUSTER_RULES=<this file> "
+            "(see stream/core/clusters.toml for the syntax).\n")
 
 
 def _block(rule: dict, views: collections.Counter, examples: dict[str, list[str]],

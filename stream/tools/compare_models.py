@@ -1,11 +1,12 @@
 """Compare the River next-page models prequentially on generated sessions; print a table.
 
-Each model of ``stream.core.learning.nextpage.MODELS`` runs through ``stream.core.evaluate.evaluate``
-(the worker's learning code, no Kafka) on the same seeded sessions; the Markov and
-popularity baselines, identical in every run, are taken from the first. Speed is learning
-throughput: steps learned per second spent ranking and learning in the model::
+Each model of ``stream.core.learning.nextpage.MODELS`` runs through
+``stream.core.evaluate.evaluate`` (the worker's learning code, no Kafka) on the same seeded
+sessions; the Markov and popularity baselines, identical in every run, are taken from the
+first. Speed is learning throughput: steps learned per second spent ranking and learning in
+the model::
 
-    .venv/bin/python -m stream.compare_models --sessions 50000 > table.md
+    .venv/bin/python -m stream.tools.compare_models --sessions 50000 > table.md
 """
 
 from __future__ import annotations

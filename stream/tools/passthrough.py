@@ -2,7 +2,7 @@
 
 It reads page views and answers each with an empty recommendation, without validation,
 state or learning, so the gap to the real worker is what PagePilot's own work costs.
-Run as ``pagepilot worker --app stream.passthrough``.
+Run as ``pagepilot worker --app stream.tools.passthrough``.
 
 ``PAGEPILOT_PASSTHROUGH`` (read once at import) chooses the agent body: ``await`` (default)
 awaits the send of each answer; ``batched`` takes up to 500 events within 50 ms and queues

@@ -26,9 +26,9 @@ from pathlib import Path
 from consumers.tally import OutputFollower
 from producers.generator import SESSIONS_PER_HOUR, generate
 from producers.replay import encode, make_producer
-from stream.bench import PeakMemory
 from stream.config import Settings, settings
-from stream.processes import embedded_broker, run_config, worker_running
+from stream.tools.bench import PeakMemory
+from stream.tools.processes import embedded_broker, run_config, worker_running
 
 MAX_BACKLOG = 2_000  # events produced and not yet recommended
 DEDUPE_WINDOW = 100_000  # recent event ids kept to recognise a repeated recommendation
