@@ -10,7 +10,7 @@ from stream.report.impact import ALL_ESTIMATORS, ImpactSettings, estimate_impact
 from stream.report.model import Reaction, TransitionModel
 from stream.report.offpolicy import Weights, estimate
 from stream.report.outcomes import REWARDS
-from tests.report import known_mdp
+from tests.stream.report import known_mdp
 
 
 def decisions(n: int, seed: int) -> Decisions:
