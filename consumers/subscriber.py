@@ -7,7 +7,7 @@ Example (needs a running broker, so it is not a doctest)::
     for rec in subscribe(follow=True):
         print(rec.session_id, [item.cluster for item in rec.items])
 
-Each :class:`~stream.models.Recommendation` carries the event id of the page view it
+Each :class:`~stream.core.models.Recommendation` carries the event id of the page view it
 answers. Delivery is at-least-once, so the same event id can come twice; pass
 ``unique=True`` to drop repeats.
 """
@@ -19,9 +19,9 @@ from typing import Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 
-from stream.broker import check_credentials
 from stream.config import Settings, settings
-from stream.models import DeadLetter, Recommendation
+from stream.core.models import DeadLetter, Recommendation
+from stream.kafka.credentials import check_credentials
 
 POLL_MS = 500
 
@@ -72,7 +72,7 @@ def read_topic(topic: str, *, config: Settings, follow: bool = False,
     """Raw message values of every partition of ``topic``, read without a consumer group.
 
     ``stop`` (a ``threading.Event``) ends a followed read from another thread. Refused
-    credentials raise :class:`stream.broker.BrokerError` at once, saying why.
+    credentials raise :class:`stream.kafka.credentials.BrokerError` at once, saying why.
     """
     check_credentials(config)
     consumer = KafkaConsumer(**config.kafka_options(), enable_auto_commit=False, group_id=None)

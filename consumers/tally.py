@@ -11,7 +11,7 @@ import numpy as np
 
 from consumers.subscriber import read_topic
 from stream.config import Settings
-from stream.models import DeadLetter, Recommendation
+from stream.core.models import DeadLetter, Recommendation
 
 
 class OutputFollower:

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from stream.models import PageView
-from stream.validation import InvalidEvent, validate_pageview
+from stream.core.models import PageView
+from stream.core.validation import InvalidEvent, validate_pageview
 
 NOT_AVAILABLE = "not available in demo dataset"
 GA360_PAGE_HITS = ("PAGE", "TRANSACTION")

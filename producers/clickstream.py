@@ -22,8 +22,8 @@ import datetime
 import math
 
 from producers.bigquery import page_path
-from stream.models import PageView
-from stream.validation import InvalidEvent, validate_pageview
+from stream.core.models import PageView
+from stream.core.validation import InvalidEvent, validate_pageview
 
 REQUIRED = ("session_id", "timestamp", "page_path")
 OPTIONAL = ("event_id", "visitor_id", "page_title", "hit_type", "revenue", "device",

@@ -27,7 +27,7 @@ import numpy as np
 
 from producers import gstore, writers
 from producers.gstore import Page
-from stream.models import PageView
+from stream.core.models import PageView
 
 START_MS = 1_501_545_600_000  # 2017-08-01 00:00 UTC, the GA sample's first day
 SESSIONS_PER_HOUR = 70.0  # the sample's 1,711 sessions a day

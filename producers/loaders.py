@@ -38,8 +38,8 @@ from typing import BinaryIO
 
 from producers.bigquery import GA4Rows, Skipped, ga360_rows
 from producers.clickstream import Columns, parse_column_map
-from stream.models import PageView
-from stream.validation import InvalidEvent, validate_pageview
+from stream.core.models import PageView
+from stream.core.validation import InvalidEvent, validate_pageview
 
 __all__ = ["FORMATS", "BadRow", "LoadStats", "detect_format", "iter_rows", "parse_column_map"]
 

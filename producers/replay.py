@@ -20,10 +20,10 @@ from typing import Iterable, Iterator
 from kafka import KafkaProducer
 
 from producers.loaders import BadRow, iter_rows, parse_column_map
-from stream.broker import check_credentials
-from stream.progress import Progress
 from stream.config import Settings
-from stream.models import PageView
+from stream.core.models import PageView
+from stream.kafka.credentials import check_credentials
+from stream.tools.progress import Progress
 
 SHOWN_BAD_ROWS = 20
 
@@ -105,7 +105,7 @@ def make_producer(config: Settings) -> KafkaProducer:
     Retries are written once (idempotence), and a broker that comes back after a crash is
     retried at least once a second (kafka-python backs off up to 30 s by default).
 
-    Refused credentials raise :class:`stream.broker.BrokerError` at once, saying why.
+    Refused credentials raise :class:`stream.kafka.credentials.BrokerError` at once, saying why.
     """
     check_credentials(config)
     return KafkaProducer(**config.kafka_options(), acks="all",

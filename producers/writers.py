@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import IO
 
-from stream.models import PageView
+from stream.core.models import PageView
 
 FIELDS = tuple(PageView._options.fields)
 NOT_AVAILABLE = "not available in demo dataset"

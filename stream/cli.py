@@ -12,7 +12,7 @@ from kafka.errors import KafkaError
 
 from producers.generator import SAMPLE_FORMATS
 from producers.loaders import FORMATS
-from stream.cluster_suggest import DEFAULT_LIMIT
+from stream.tools.cluster_suggest import DEFAULT_LIMIT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker", help="run a Faust worker (extra options go to `faust worker`)")
-    worker.add_argument("--app", default="stream.app", help=argparse.SUPPRESS)
+    worker.add_argument("--app", default="stream.worker.app", help=argparse.SUPPRESS)
     worker.set_defaults(run=_worker)
 
     generate = commands.add_parser("generate", help="write a GStore-like sample file")
@@ -168,17 +168,17 @@ def _read_input(args, stats):
 
 
 def _kafka(args, _extra) -> int:
-    from stream.broker import kafka_command
+    from stream.kafka.command import kafka_command
     return kafka_command(args.action)
 
 
 def _worker(args, extra) -> int:
-    from stream import broker
     from stream.config import settings
+    from stream.kafka import admin, credentials
 
     config = settings()
-    broker.wait_until_answers(config.bootstrap, timeout_s=15)
-    broker.ensure_topics(config, config.topic_partitions())
+    credentials.wait_until_answers(config.bootstrap, timeout_s=15)
+    admin.ensure_topics(config, config.topic_partitions())
     app = __import__(args.app, fromlist=["app"]).app
     Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     if not any(arg in ("-l", "--loglevel") or arg.startswith("--loglevel=") for arg in extra):
@@ -229,7 +229,7 @@ def _evaluate(args, _extra) -> int:
 
     from producers.replay import ReplayStats
     from stream.config import settings
-    from stream.evaluate import evaluate
+    from stream.core.evaluate import evaluate
 
     config = settings()
     learning = config.learning()
@@ -259,8 +259,8 @@ def _clusters_suggest(args, _extra) -> int:
     import collections
 
     from producers.loaders import BadRow, LoadStats, iter_rows, parse_column_map
-    from stream.cluster_suggest import suggest_rules
     from stream.config import settings
+    from stream.tools.cluster_suggest import suggest_rules
 
     stats = LoadStats()
     columns = parse_column_map(args.columns) if args.columns else None
@@ -313,7 +313,7 @@ def _watch(args, _extra) -> int:
 
 
 def _demo(args, _extra) -> int:
-    from stream.demo import run_demo
+    from stream.tools.demo import run_demo
     return run_demo(sessions=args.sessions, seed=args.seed, max_rate=args.max_rate or None,
                     stay=args.stay)
 
@@ -323,10 +323,10 @@ def _bench(args, _extra) -> int:
         raise ValueError("--json is not available with --soak")
     if args.soak:
         from producers.generator import SESSIONS_PER_HOUR
-        from stream.soak import run_soak
+        from stream.tools.soak import run_soak
         return run_soak(sessions=args.sessions, every_s=args.every, seed=args.seed,
                         sessions_per_hour=args.sessions_per_hour or SESSIONS_PER_HOUR)
-    from stream.bench import run_bench
+    from stream.tools.bench import run_bench
     return run_bench(events=args.events, rates=args.rate, as_json=args.json)
 
 

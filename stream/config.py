@@ -13,9 +13,9 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
-from stream.clusters import DEFAULT_RULES, MAX_CLUSTERS, PageClusterer
+from stream.core.clusters import DEFAULT_RULES, MAX_CLUSTERS, PageClusterer
 
-DEFAULT_MODEL = "mixture"  # the next-page model (stream.learning.nextpage.MODELS)
+DEFAULT_MODEL = "mixture"  # the next-page model (stream.core.learning.nextpage.MODELS)
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -172,7 +172,7 @@ class Settings:
 
     def learning(self):
         """The hyperparameters of learning and of the policy (a LearningConfig)."""
-        from stream.learning.cluster import LearningConfig  # keeps River out of light commands
+        from stream.core.learning.cluster import LearningConfig  # keeps River out of light commands
         return LearningConfig(model=self.model, gamma=self.gamma, omega=self.q_omega,
                               top_k=self.top_k, candidates=self.candidates,
                               cold_start_min=self.cold_start_min)
@@ -233,7 +233,8 @@ class Settings:
 
         kafka-python (``KafkaProducer``, ``KafkaConsumer``, ``KafkaAdminClient``) and aiokafka
         (``AIOKafkaConsumer``, ...) take the same names; the worker's Faust app gets the same
-        through :func:`stream.transport.broker_credentials`. Holds the password: never log it.
+        through :func:`stream.worker.transport.broker_credentials`. Holds the password: never
+        log it.
         """
         options = {"bootstrap_servers": self.bootstrap,
                    "security_protocol": self.security_protocol}

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from producers.replay import encode
-from stream.models import HIT_TYPES, PageView
-from stream.validation import (MAX_REVENUE, MAX_TEXT, MIN_TIMESTAMP_MS, InvalidEvent,
-                               parse_pageview)
+from stream.core.models import HIT_TYPES, PageView
+from stream.core.validation import (MAX_REVENUE, MAX_TEXT, MIN_TIMESTAMP_MS, InvalidEvent,
+                                    parse_pageview)
 
 # --- settings --------------------------------------------------------------------------------
 

@@ -8,15 +8,15 @@ import datetime
 import sys
 from typing import Iterable
 
-from stream.clusters import PageClusterer
-from stream.learning.cluster import LearningConfig
-from stream.models import PageView, Recommendation
-from stream.progress import Progress
+from stream.core.clusters import PageClusterer
+from stream.core.learning.cluster import LearningConfig
+from stream.core.models import PageView, Recommendation
 from stream.report import tables
 from stream.report.decisions import Decisions, first_followable
+from stream.report.from_kafka import published_summary
 from stream.report.impact import ALL_ESTIMATORS, ImpactSettings, estimate_impact
 from stream.report.learned import accuracy_over_time, learn
-from stream.report.from_kafka import published_summary
+from stream.tools.progress import Progress
 
 # Pages of the visitor's own order (bundled cluster rules): never where a recommendation leads.
 DEFAULT_NOT_FOLLOWED = ("signin", "cart", "checkout_your_info", "checkout_payment",

@@ -34,7 +34,7 @@ import functools
 
 import numpy as np
 
-from stream.learning.features import ENTRANCE
+from stream.core.learning.features import ENTRANCE
 from stream.report.learned import PageViews
 
 State = tuple[str, str, bool]  # previous cluster, cluster, in the order

@@ -11,14 +11,14 @@ from __future__ import annotations
 import collections
 import json
 
-from stream.models import PageView, Recommendation
+from stream.core.models import PageView, Recommendation
 from stream.report.learned import PageViews
 
 
 def read_page_views(config) -> tuple[list[PageView], dict]:
     """The valid page views of ``config.pageviews_topic`` in event-time order, and counts."""
     from consumers.subscriber import read_topic
-    from stream.validation import InvalidEvent, parse_pageview
+    from stream.core.validation import InvalidEvent, parse_pageview
 
     views, seen, counts = [], set(), collections.Counter()
     for value in read_topic(config.pageviews_topic, config=config):
@@ -55,7 +55,7 @@ def published_summary(published: list[Recommendation], views: PageViews) -> dict
     """What the running system published, and how often its first recommendation on the
     evaluation page views is the frozen policy's.
 
-    >>> from stream.models import RecommendedPage
+    >>> from stream.core.models import RecommendedPage
     >>> rec = Recommendation(session_id="s", event_id="s-1", sequence=1, cluster="home",
     ...     items=[RecommendedPage(cluster="bags", score=1.0)], policy="river+q",
     ...     policy_version=40, cold=False, fallback=None, event_time=0, ingest_time=0,

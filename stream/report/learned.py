@@ -1,13 +1,13 @@
 """The report's pass over the page views: the worker's learning code, a frozen policy, and
 what that policy recommends on sessions it never learned from.
 
-The page views run through :class:`stream.evaluate.StreamEvaluator` (the worker's
+The page views run through :class:`stream.core.evaluate.StreamEvaluator` (the worker's
 sessionizer, cluster learner and prequential scores) from start to end, so the accuracy
 over time covers the whole stream. When the first session of the *evaluation part* (the
 latest ``holdout`` share of sessions) starts, the policy is frozen: its rows, next-page model
 and cluster values are copied. Every page view of an evaluation session is recorded with
-the recommendations of that frozen policy, made by :func:`stream.policy.candidates` and
-:func:`stream.policy.rank` as the worker makes them. The impact is estimated on those
+the recommendations of that frozen policy, made by :func:`stream.core.policy.candidates` and
+:func:`stream.core.policy.rank` as the worker makes them. The impact is estimated on those
 sessions only, so the noise that chose the policy is not the noise that judges it.
 """
 
@@ -17,14 +17,14 @@ import copy
 import dataclasses
 from typing import Iterable
 
-from stream.clusters import PageClusterer
-from stream.evaluate import StreamEvaluator
-from stream.learning.cluster import MODEL_NAMES, ClusterValue, LearningConfig
-from stream.learning.nextpage import NextPageModel
-from stream.learning.features import ENTRANCE
-from stream.learning.prequential import Score
-from stream.models import PageView
-from stream.policy import recommend
+from stream.core.clusters import PageClusterer
+from stream.core.evaluate import StreamEvaluator
+from stream.core.learning.cluster import MODEL_NAMES, ClusterValue, LearningConfig
+from stream.core.learning.features import ENTRANCE
+from stream.core.learning.nextpage import NextPageModel
+from stream.core.learning.prequential import Score
+from stream.core.models import PageView
+from stream.core.policy import recommend
 
 TIMELINE_EVERY = 250  # page views between two points of the accuracy-over-time figure
 

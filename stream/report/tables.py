@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import collections
 
-from stream.evaluate import Recommended
-from stream.learning.cluster import ClusterValue
-from stream.learning.pagevalue import PageValueTracker
-from stream.models import EXIT
+from stream.core.evaluate import Recommended
+from stream.core.learning.cluster import ClusterValue
+from stream.core.learning.pagevalue import PageValueTracker
+from stream.core.models import EXIT
 from stream.report.learned import FrozenPolicy, PageViews
 
 
@@ -67,7 +67,7 @@ def learned_policy(frozen: FrozenPolicy, views: PageViews,
 
 def recommended(views: PageViews) -> dict:
     """The variety of the frozen policy's lists on the evaluation part (see
-    :class:`stream.evaluate.Recommended`)."""
+    :class:`stream.core.evaluate.Recommended`)."""
     counted = Recommended()
     for cluster, items in zip(views.cluster, views.recommended):
         counted.add(cluster, tuple(items))

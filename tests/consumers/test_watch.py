@@ -3,7 +3,7 @@
 from rich.console import Console
 
 from consumers.watch import render
-from stream.metrics import WorkerMetrics, merge
+from stream.worker.metrics import WorkerMetrics, merge
 
 
 def test_frame_shows_flow_accuracy_lag_clusters_and_recent_recommendations():

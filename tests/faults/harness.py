@@ -24,10 +24,11 @@ import psutil
 from consumers.tally import Tally
 from producers.generator import generate
 from producers.replay import encode, make_producer
-from stream import broker
 from stream.config import Settings
-from stream.models import PageView
-from stream.processes import WorkerProcess, wait_until_idle
+from stream.core.models import PageView
+from stream.kafka import admin, broker
+from stream.kafka.credentials import BrokerError
+from stream.tools.processes import WorkerProcess, wait_until_idle
 from tests.integration.broker import free_port_pair, private_cache
 from tests.unavailable import unavailable
 
@@ -212,7 +213,7 @@ def private_broker(directory: Path) -> Iterator[PrivateBroker]:
     try:
         instance = PrivateBroker(directory)
         instance.start()
-    except broker.BrokerError as exc:
+    except BrokerError as exc:
         unavailable(f"no private broker: {exc}")
     try:
         yield instance
@@ -227,7 +228,7 @@ def wait_for_group(config: Settings, members: int, timeout_s: float,
     deadline = time.monotonic() + timeout_s
     group: dict = {}
     while time.monotonic() < deadline:
-        group = broker.group_members(config)
+        group = admin.group_members(config)
         if len(group) == members and all(group.values()):
             return group
         if workers:
@@ -312,7 +313,7 @@ class Ledger:
                 f"events were recommended, {self.tally.duplicates:,} duplicates)") from None
         self._settle()
         answered = self.tally.publish_times().keys()
-        ends = broker.end_offsets(self.config, [self.config.pageviews_topic])
+        ends = admin.end_offsets(self.config, [self.config.pageviews_topic])
         return Reconciliation(
             events_in=len(self.expected), recommended=len(self.expected & answered),
             lost=self.missing(), duplicates=self.tally.duplicates,

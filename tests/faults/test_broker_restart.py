@@ -14,8 +14,8 @@ from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from consumers.subscriber import read_topic
-from stream import broker
-from stream.processes import run_config
+from stream.kafka import admin
+from stream.tools.processes import run_config
 from tests.faults.harness import (Ledger, Replay, Workers, numbered_events, private_broker,
                                   record, write_events)
 
@@ -27,7 +27,7 @@ DOWN_S = 5.0
 def wait_for_input(config, count: int, timeout_s: float) -> float:
     """Seconds until the input topic holds ``count`` messages (the replay delivered them)."""
     started = time.monotonic()
-    while sum(broker.end_offsets(config, [config.pageviews_topic]).values()) < count:
+    while sum(admin.end_offsets(config, [config.pageviews_topic]).values()) < count:
         assert time.monotonic() - started < timeout_s, f"input incomplete after {timeout_s:.0f}s"
         time.sleep(0.2)
     return time.monotonic() - started
@@ -51,7 +51,7 @@ def killable_broker(tmp_path):
 def test_worker_and_replay_ride_out_a_broker_killed_mid_replay(killable_broker, tmp_path,
                                                                artifacts_dir):
     config = run_config(killable_broker.client, "restart", str(tmp_path / "state"))
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     events = numbered_events(250, seed=31)
     path = write_events(tmp_path / "events.jsonl", events)
     with Ledger(config, events) as ledger, Workers(config, tmp_path) as workers:

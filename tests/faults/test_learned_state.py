@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from stream import broker
+from stream.kafka import admin
 from tests.faults.harness import Ledger, Replay, Workers, numbered_events, record, write_events
 
 pytestmark = pytest.mark.integration
@@ -53,20 +53,20 @@ def clean_run(run_settings, faulty_config, tmp_path: Path, events) -> dict:
     """The state one undisturbed worker learns from the same input topic (own group/topics)."""
     own = run_settings()
     config = dataclasses.replace(own, pageviews_topic=faulty_config.pageviews_topic)
-    broker.ensure_topics(own, own.topic_partitions())
+    admin.ensure_topics(own, own.topic_partitions())
     with Ledger(config, events) as ledger, Workers(config, tmp_path) as workers:
         worker = workers.start()
         ledger.wait_recommended(240, workers=workers)
         ledger.reconcile()
         state = learned_state(worker)
-    broker.delete_run_topics(own)  # its own topics, not the shared input
+    admin.delete_run_topics(own)  # its own topics, not the shared input
     return state
 
 
 def test_killed_twice_mid_replay_a_worker_learns_what_a_clean_run_learns(
         run_settings, tmp_path, artifacts_dir):
     config = run_settings()
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     events = numbered_events(300, seed=51)
     path = write_events(tmp_path / "events.jsonl", events)
     recoveries = []
@@ -88,7 +88,7 @@ def test_killed_twice_mid_replay_a_worker_learns_what_a_clean_run_learns(
         faulty = learned_state(worker)
     expected = clean_run(run_settings, config, tmp_path / "clean", events)
     baseline = clean_run(run_settings, config, tmp_path / "clean-again", events)
-    broker.delete_run_topics(config)
+    admin.delete_run_topics(config)
     problems = differences(expected, faulty)
     baseline_problems = differences(expected, baseline)
     record(artifacts_dir, "a worker kill -9 twice", result, max(recoveries),
@@ -104,7 +104,7 @@ def test_killed_twice_mid_replay_a_worker_learns_what_a_clean_run_learns(
 def test_a_lost_state_directory_is_rebuilt_to_the_same_state(run_settings, tmp_path,
                                                               artifacts_dir):
     config = run_settings()
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     events = numbered_events(200, seed=52)
     path = write_events(tmp_path / "events.jsonl", events)
     with Ledger(config, events) as ledger, Workers(config, tmp_path) as workers:
@@ -122,7 +122,7 @@ def test_a_lost_state_directory_is_rebuilt_to_the_same_state(run_settings, tmp_p
             time.sleep(1)  # until the restarted worker holds its partitions again
             after = learned_state(worker)
         rebuilt_s = time.monotonic() - started
-    broker.delete_run_topics(config)
+    admin.delete_run_topics(config)
     problems = differences(before, after)
     record(artifacts_dir, "f state directory lost", result, rebuilt_s, clusters=len(before))
 

@@ -14,7 +14,7 @@ import pytest
 
 from producers.malformed import KINDS, malformed_messages
 from producers.replay import encode
-from stream import broker
+from stream.kafka import admin
 from tests.faults.harness import Ledger, Workers, numbered_events, record, send
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def test_a_poison_storm_is_dead_lettered_and_the_worker_stays_up(run_settings, t
                                                                  artifacts_dir):
     assert set(REASONS) == set(KINDS)  # a new kind needs its expected reason here
     config = run_settings()
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     events = numbered_events(400, seed=51)
     bad = malformed_messages(MALFORMED)
     kind_of = {(key, value): kind for kind, key, value in bad}
@@ -58,7 +58,7 @@ def test_a_poison_storm_is_dead_lettered_and_the_worker_stays_up(run_settings, t
         result = ledger.reconcile()
         workers.check_alive()
         letters = list(ledger.tally.dead_letters)
-    broker.delete_run_topics(config)
+    admin.delete_run_topics(config)
     record(artifacts_dir, "e poison storm", result, None, malformed_in=MALFORMED,
            dead_letters=result.dead_letters, processed_s=processed_s)
 

@@ -12,14 +12,14 @@ import pytest
 
 from consumers.subscriber import read_topic
 from producers.generator import write_sample
-from stream import broker
+from stream.kafka import admin
 
 pytestmark = pytest.mark.integration
 
 
 def test_killed_replay_resumes_without_missing_an_event(run_settings, tmp_path):
     config = run_settings(cache_dir=str(tmp_path / "cache"))
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     sample = tmp_path / "sessions.jsonl"
     total = write_sample(sample, 400, seed=21)
     env = {**os.environ, **config.to_env()}

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from consumers.subscriber import read_topic
-from stream import broker
+from stream.kafka import admin
 from tests.faults.harness import (Ledger, Replay, Workers, numbered_events, record,
                                   wait_for_group, write_events)
 
@@ -38,7 +38,7 @@ def out_of_order_sessions(config) -> tuple[int, list[str]]:
 def test_scaling_one_three_two_workers_answers_every_view_in_session_order(
         run_settings, tmp_path, artifacts_dir):
     config = run_settings(partitions=6)
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     events = numbered_events(300, seed=61)
     path = write_events(tmp_path / "events.jsonl", events)
     with Ledger(config, events) as ledger, Workers(config, tmp_path) as workers:
@@ -58,7 +58,7 @@ def test_scaling_one_three_two_workers_answers_every_view_in_session_order(
         result = ledger.reconcile()
         assert first.alive()
     sessions, disordered = out_of_order_sessions(config)
-    broker.delete_run_topics(config)
+    admin.delete_run_topics(config)
     record(artifacts_dir, "d scale 1-3-2 workers", result, ledger.recovery_after(scaled)[0],
            sessions=sessions, sessions_out_of_order=len(disordered))
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from stream import broker
+from stream.kafka import admin
 from tests.faults.harness import (Ledger, Replay, Workers, numbered_events, record,
                                   wait_for_group, write_events)
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def test_a_frozen_worker_is_replaced_and_rejoins_without_losing_an_event(
         run_settings, tmp_path, artifacts_dir):
     config = run_settings()  # group session timeout 10 s
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     inputs = {(topic, p) for topic in (config.pageviews_topic,)
               for p in range(config.partitions)}
     events = numbered_events(300, seed=41)
@@ -47,7 +47,7 @@ def test_a_frozen_worker_is_replaced_and_rejoins_without_losing_an_event(
             replay.wait(30)
         result = ledger.reconcile()
         workers.check_alive()  # both, the thawed one too
-    broker.delete_run_topics(config)
+    admin.delete_run_topics(config)
     record(artifacts_dir, "c worker SIGSTOP past its session timeout", result, rebalanced_s,
            frozen_s=frozen_s, rejoin_s=rejoin_s,
            group_session_timeout_s=config.broker_session_timeout_s)

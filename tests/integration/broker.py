@@ -2,8 +2,9 @@
 
 Order of preference (as everywhere in PagePilot): ``KAFKA_BOOTSTRAP_SERVERS`` if set; else an
 ``apache/kafka`` container through testcontainers when a Docker engine answers; else the
-embedded broker (``stream.broker.up``). Whatever this module started, ``stop_if_started_by_us``
-stops at the end of the session; a broker that was already running is left alone.
+embedded broker (``stream.kafka.broker.up``). Whatever this module started,
+``stop_if_started_by_us`` stops at the end of the session; a broker that was already running is
+left alone.
 
 The session fixture in ``tests/conftest.py`` turns a missing broker into a failure under
 ``CI=true`` (never a skip).
@@ -14,8 +15,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from stream import broker
 from stream.config import Settings, settings
+from stream.kafka import broker, credentials
+from stream.kafka.credentials import BrokerError
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 STARTUP_TIMEOUT_S = 90
@@ -29,7 +31,7 @@ _container = None  # testcontainers DockerContainer, when we started one
 def broker_bootstrap() -> str:
     """Bootstrap servers of a broker that answers (started once per process if needed).
 
-    Raises :class:`stream.broker.BrokerError` when no broker can be had; the failure is
+    Raises :class:`stream.kafka.credentials.BrokerError` when no broker can be had; the failure is
     remembered, so later callers do not wait for it again.
     """
     global _bootstrap, _failure
@@ -39,7 +41,7 @@ def broker_bootstrap() -> str:
         except Exception as exc:  # noqa: BLE001 - reported once, re-raised to every caller
             _failure = f"no Kafka broker for the integration tests: {exc}"
     if _failure is not None:
-        raise broker.BrokerError(_failure)
+        raise BrokerError(_failure)
     return _bootstrap
 
 
@@ -59,7 +61,7 @@ def _find_or_start() -> str:
     global _started_embedded
     cfg = settings()
     if not cfg.embedded:
-        broker.wait_until_answers(cfg.bootstrap, STARTUP_TIMEOUT_S)
+        credentials.wait_until_answers(cfg.bootstrap, STARTUP_TIMEOUT_S)
         return cfg.bootstrap
     if docker_answers():
         return _start_container()
@@ -94,7 +96,7 @@ def _start_container() -> str:
     for key, value in _container_env(f"{host}:{port}").items():
         container.with_env(key, value)
     _container = container.start()
-    broker.wait_until_answers(f"{host}:{port}", STARTUP_TIMEOUT_S)
+    credentials.wait_until_answers(f"{host}:{port}", STARTUP_TIMEOUT_S)
     return f"{host}:{port}"
 
 
@@ -138,7 +140,7 @@ def free_port_pair() -> int:
 def private_cache(directory: Path) -> Path:
     """A cache dir for a private embedded broker under ``directory``, sharing the jar cache.
 
-    Raises :class:`stream.broker.BrokerError` when the Kafka jars cannot be had.
+    Raises :class:`stream.kafka.credentials.BrokerError` when the Kafka jars cannot be had.
     """
     jars = broker.ensure_jars(settings()).parent
     cache = directory / "cache"

@@ -18,8 +18,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 
-from stream import broker
 from stream.config import Settings, settings
+from stream.kafka import admin, broker
+from stream.kafka.credentials import BrokerError
 from tests.unavailable import unavailable
 
 pytestmark = pytest.mark.integration
@@ -56,20 +57,20 @@ def test_ensure_topics_creates_missing_topics_with_their_partition_counts(shared
     cfg = shared_cfg
     topics = {_topic("one"): 1, _topic("three"): 3}
 
-    created = broker.ensure_topics(cfg, topics)
+    created = admin.ensure_topics(cfg, topics)
 
     assert sorted(created) == sorted(topics)
     assert _partition_counts(cfg.bootstrap, list(topics)) == topics
-    assert broker.ensure_topics(cfg, topics) == []  # second call: nothing to do
+    assert admin.ensure_topics(cfg, topics) == []  # second call: nothing to do
 
 
 def test_ensure_topics_rejects_an_existing_topic_with_another_partition_count(shared_cfg):
     cfg = shared_cfg
     name = _topic("two")
-    broker.ensure_topics(cfg, {name: 2})
+    admin.ensure_topics(cfg, {name: 2})
 
-    with pytest.raises(broker.BrokerError, match=f"{name} has 2 partitions, expected 4"):
-        broker.ensure_topics(cfg, {name: 4})
+    with pytest.raises(BrokerError, match=f"{name} has 2 partitions, expected 4"):
+        admin.ensure_topics(cfg, {name: 4})
 
 
 def test_delete_run_topics_removes_exactly_the_runs_topics(shared_cfg):
@@ -78,23 +79,23 @@ def test_delete_run_topics_removes_exactly_the_runs_topics(shared_cfg):
                               snapshots_topic=f"{run}.snapshots", recommendations_topic=f"{run}.recs",
                               dead_letter_topic=f"{run}.dlq")
     bystander = _topic("bystander")
-    broker.ensure_topics(cfg, {**cfg.topic_partitions(), f"{cfg.app_id}-table-changelog": 1,
+    admin.ensure_topics(cfg, {**cfg.topic_partitions(), f"{cfg.app_id}-table-changelog": 1,
                                bystander: 1})
 
-    deleted = broker.delete_run_topics(cfg)
+    deleted = admin.delete_run_topics(cfg)
 
     assert sorted(deleted) == sorted([*cfg.topic_partitions(), f"{cfg.app_id}-table-changelog"])
     with KafkaAdminClient(bootstrap_servers=cfg.bootstrap) as admin:
         left = set(admin.list_topics())
     assert bystander in left and not left & set(deleted)
-    with pytest.raises(broker.BrokerError, match="default app id"):
-        broker.delete_run_topics(dataclasses.replace(cfg, app_id=Settings().app_id))
+    with pytest.raises(BrokerError, match="default app id"):
+        admin.delete_run_topics(dataclasses.replace(cfg, app_id=Settings().app_id))
 
 
 def test_a_produce_consume_round_trip_keeps_every_message_and_key_order(shared_cfg):
     cfg = shared_cfg
     name = _topic("roundtrip")
-    broker.ensure_topics(cfg, {name: 4})
+    admin.ensure_topics(cfg, {name: 4})
     sent = [(f"session-{i % 7}", f"view-{i}") for i in range(200)]
 
     producer = KafkaProducer(bootstrap_servers=cfg.bootstrap)
@@ -137,7 +138,7 @@ def private_cfg(tmp_path) -> Settings:
     shared = settings()
     try:
         jars = broker.ensure_jars(shared).parent
-    except broker.BrokerError as exc:
+    except BrokerError as exc:
         unavailable(str(exc))
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -158,7 +159,7 @@ def test_a_private_broker_starts_once_survives_restart_and_stops(private_cfg):
     assert first.started and first.answering and first.pid
     assert not again.started and again.pid == first.pid
     assert os.getsid(first.pid) != os.getsid(0)  # own session: Ctrl-C here does not reach it
-    broker.ensure_topics(cfg, {"kept": 3})
+    admin.ensure_topics(cfg, {"kept": 3})
     cluster_id = (first.data_dir.parent / "cluster-id").read_text()
 
     assert broker.down(cfg)
@@ -199,7 +200,7 @@ def test_up_says_clearly_when_the_port_belongs_to_someone_else(private_cfg):
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", private_cfg.broker_port))
         squatter.listen()
-        with pytest.raises(broker.BrokerError, match="not PagePilot's broker"):
+        with pytest.raises(BrokerError, match="not PagePilot's broker"):
             broker.up(private_cfg, wait_s=5)
 
 
@@ -219,8 +220,8 @@ def test_an_external_cluster_is_never_started_stopped_or_reset():
     cfg = dataclasses.replace(settings(), bootstrap_servers=dead)
 
     assert not broker.status(cfg).answering
-    with pytest.raises(broker.BrokerError, match="did not answer"):
+    with pytest.raises(BrokerError, match="did not answer"):
         broker.up(cfg, wait_s=2)
     assert broker.down(cfg) is False
-    with pytest.raises(broker.BrokerError, match="refusing"):
+    with pytest.raises(BrokerError, match="refusing"):
         broker.reset(cfg)

@@ -9,8 +9,8 @@ import pytest
 
 from consumers.subscriber import on_recommendation, subscribe
 from producers.generator import write_sample
-from stream import broker
-from stream.processes import WorkerProcess
+from stream.kafka import admin
+from stream.tools.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ def pagepilot(config, *args, timeout=120):
 
 def test_replay_reports_bad_rows_and_the_worker_answers_every_good_one(run_settings, tmp_path):
     config = run_settings()
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     sample = tmp_path / "clicks.csv"
     write_sample(sample, 40, seed=5, fmt="csv")
     lines = sample.read_text().splitlines()

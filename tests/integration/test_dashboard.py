@@ -13,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from producers.generator import generate
 from producers.replay import Pacing, make_producer, replay
-from stream import broker
-from stream.clusters import PageClusterer
-from stream.processes import WorkerProcess
+from stream.core.clusters import PageClusterer
+from stream.kafka import admin
+from stream.tools.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 def live_worker(run_settings, tmp_path):
     """A worker being fed about 60 page views a second for the whole test."""
     config = run_settings()
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     worker = WorkerProcess(config, tmp_path / "worker.log").start()
     stop = threading.Event()
     feeder = threading.Thread(target=_feed, args=(config, stop), daemon=True)

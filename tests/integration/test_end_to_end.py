@@ -13,9 +13,9 @@ from consumers.tally import Tally
 from producers.generator import generate
 from producers.malformed import malformed_messages
 from producers.replay import encode, make_producer
-from stream import broker
-from stream.clusters import PageClusterer
-from stream.processes import WorkerProcess
+from stream.core.clusters import PageClusterer
+from stream.kafka import admin
+from stream.tools.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def lookup(config, session_id: str) -> tuple[int, dict]:
 def test_every_valid_event_gets_one_recommendation_and_bad_ones_are_dead_lettered(
         run_settings, tmp_path):
     config = run_settings()
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     events = list(generate(300, seed=3))
     bad = malformed_messages(60)
     worker = WorkerProcess(config, tmp_path / "worker.log").start()

@@ -13,11 +13,11 @@ from kafka.partitioner.default import murmur2
 from consumers.tally import Tally
 from producers.generator import generate
 from producers.replay import encode, make_producer
-from stream import broker
-from stream.clusters import PageClusterer
-from stream.models import PageView
-from stream.agents import SNAPSHOT_EVERY_S
-from stream.processes import WorkerProcess, wait_until_idle
+from stream.core.clusters import PageClusterer
+from stream.core.models import PageView
+from stream.kafka import admin
+from stream.tools.processes import WorkerProcess, wait_until_idle
+from stream.worker.agents import SNAPSHOT_EVERY_S
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def answers(tally: Tally, tag: str) -> list:
 
 def test_models_and_q_values_survive_a_restart_and_lost_local_state(run_settings, tmp_path):
     config = run_settings()
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     events = list(generate(800, seed=9))  # each shard's River models warm up on a quarter
     half = len(events) // 2
     tally = Tally(config).start()
@@ -108,7 +108,7 @@ def test_two_workers_answer_every_page_view_once_and_their_metrics_add_up(run_se
                           recommendations_topic=config.recommendations_topic,
                           dead_letter_topic=config.dead_letter_topic,
                           metrics_topic=config.metrics_topic)
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     events = list(generate(300, seed=4))
     workers = [WorkerProcess(config, tmp_path / "a.log").start(),
                WorkerProcess(second, tmp_path / "b.log").start()]

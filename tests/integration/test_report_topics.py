@@ -11,8 +11,8 @@ import pytest
 from consumers.tally import Tally
 from producers.generator import PlantedPath, generate
 from producers.replay import encode, make_producer
-from stream import broker
-from stream.processes import WorkerProcess
+from stream.kafka import admin
+from stream.tools.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def report_from_topics(config, out) -> dict:
 
 def test_a_report_of_a_running_worker_compares_what_it_published(run_settings, tmp_path):
     config = run_settings()
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     events = list(generate(1200, seed=11, plant=PlantedPath()))
     worker = WorkerProcess(config, tmp_path / "worker.log").start()
     tally = Tally(config).start()
@@ -64,7 +64,7 @@ def test_a_report_of_a_running_worker_compares_what_it_published(run_settings, t
 
 def test_a_report_of_page_views_no_worker_has_seen_says_so(run_settings, tmp_path):
     config = run_settings()
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     send(config, generate(400, seed=12))
     report = report_from_topics(config, tmp_path / "report")
     assert report["published"] == {"recommendations": 0}

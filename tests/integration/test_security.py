@@ -26,11 +26,12 @@ import pytest
 from consumers.subscriber import read_topic, subscribe
 from producers.generator import write_sample
 from producers.replay import make_producer
-from stream import broker
 from stream.config import Settings
-from tests.unavailable import unavailable
-from stream.processes import WorkerProcess, run_config
+from stream.kafka import admin, broker
+from stream.kafka.credentials import BrokerError
+from stream.tools.processes import WorkerProcess, run_config
 from tests.integration.broker import free_port_pair, private_cache
+from tests.unavailable import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +81,7 @@ def _secured_broker(directory: Path, **env: str):
     """Start a private broker whose settings come from the environment; yield client settings."""
     try:
         cache = private_cache(directory)
-    except broker.BrokerError as exc:
+    except BrokerError as exc:
         unavailable(str(exc))
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
@@ -150,7 +151,7 @@ def test_the_password_reaches_no_command_line_and_only_owner_readable_files(sasl
 def test_replay_worker_and_subscriber_work_with_credentials_from_the_environment(
         sasl_ssl, tmp_path):
     config = _run(sasl_ssl, tmp_path)
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     sample = tmp_path / "clicks.csv"
     write_sample(sample, 20, seed=5, fmt="csv")
     good = len(sample.read_text().splitlines()) - 1  # the header
@@ -183,9 +184,9 @@ def test_a_wrong_password_fails_at_once_and_says_why(sasl_ssl, tmp_path):
     started = time.monotonic()
 
     worker = _pagepilot(wrong, "worker", "--web-port", str(wrong.web_port))
-    with pytest.raises(broker.BrokerError, match="invalid credentials") as producing:
+    with pytest.raises(BrokerError, match="invalid credentials") as producing:
         make_producer(wrong)
-    with pytest.raises(broker.BrokerError, match="invalid credentials"):
+    with pytest.raises(BrokerError, match="invalid credentials"):
         list(subscribe(config=wrong))
 
     assert time.monotonic() - started < 30  # no bootstrap timeouts waited out
@@ -198,13 +199,13 @@ def test_a_wrong_password_fails_at_once_and_says_why(sasl_ssl, tmp_path):
 
 def test_the_broker_certificate_is_checked(sasl_ssl):
     untrusting = dataclasses.replace(sasl_ssl, ssl_cafile="")  # the system's CAs only
-    with pytest.raises(broker.BrokerError, match="certificate verify failed"):
+    with pytest.raises(BrokerError, match="certificate verify failed"):
         make_producer(untrusting)
 
 
 def test_sasl_plain_round_trip_and_refusals(sasl_plain):
     topic = f"secured-{uuid.uuid4().hex[:8]}"
-    broker.ensure_topics(sasl_plain, {topic: 2})
+    admin.ensure_topics(sasl_plain, {topic: 2})
     producer = make_producer(sasl_plain)
     for n in range(10):
         producer.send(topic, key=f"k{n % 3}".encode(), value=f"v{n}".encode())
@@ -212,9 +213,9 @@ def test_sasl_plain_round_trip_and_refusals(sasl_plain):
     producer.close()
 
     assert sorted(read_topic(topic, config=sasl_plain)) == sorted(f"v{n}".encode() for n in range(10))
-    with pytest.raises(broker.BrokerError, match="Invalid username or password") as refused:
+    with pytest.raises(BrokerError, match="Invalid username or password") as refused:
         make_producer(dataclasses.replace(sasl_plain, sasl_password=WRONG))
     assert WRONG not in str(refused.value)
     scram = dataclasses.replace(sasl_plain, sasl_mechanism="SCRAM-SHA-512")
-    with pytest.raises(broker.BrokerError, match="does not offer SASL mechanism SCRAM-SHA-512"):
+    with pytest.raises(BrokerError, match="does not offer SASL mechanism SCRAM-SHA-512"):
         make_producer(scram)

@@ -21,10 +21,10 @@ import pytest
 from producers.generator import generate
 from producers.replay import encode, make_producer
 from producers.writers import write_pagepilot
-from stream import broker
-from stream.clusters import DEFAULT_RULES
-from stream.models import PageView
-from stream.processes import WorkerProcess
+from stream.core.clusters import DEFAULT_RULES
+from stream.core.models import PageView
+from stream.kafka import admin
+from stream.tools.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -102,14 +102,14 @@ def listening_addresses(pid: int, port: int) -> set[str]:
 def hostile_worker(run_settings, tmp_path):
     """A worker (rules with CLUSTER) that has answered page views of the hostile sessions."""
     config = run_settings(cluster_rules=str(rules_file(tmp_path)))
-    broker.ensure_topics(config, config.topic_partitions())
+    admin.ensure_topics(config, config.topic_partitions())
     worker = WorkerProcess(config, tmp_path / "worker.log").start()
     try:
         send(config, hostile_sessions(int(time.time() * 1000)))
         yield config, worker
     finally:
         worker.stop()
-        broker.delete_run_topics(config)
+        admin.delete_run_topics(config)
 
 
 def test_the_dashboard_shows_visitor_strings_as_text_and_runs_none(hostile_worker, browser_page):

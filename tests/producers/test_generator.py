@@ -11,7 +11,7 @@ import pytest
 from producers import gstore
 from producers.generator import START_MS, generate, sessions, write_sample
 from producers.loaders import LoadStats, iter_rows
-from stream.clusters import PageClusterer
+from stream.core.clusters import PageClusterer
 
 N = 5000
 

@@ -27,8 +27,8 @@ from producers import writers
 from producers.clickstream import Columns
 from producers.loaders import FORMATS, BadRow, LoadStats, detect_format, iter_rows
 from producers.replay import ReplayStats, read_events
-from stream.models import PageView
-from stream.validation import MIN_TIMESTAMP_MS, InvalidEvent
+from stream.core.models import PageView
+from stream.core.validation import MIN_TIMESTAMP_MS, InvalidEvent
 from tests.strategies import (CHARACTERS, LATEST_MS, PROPERTIES, assert_sound, damaged, dumps,
                               is_json_object, mutated, names, no_hang, page_views, revenues,
                               texts, to_bytes)

@@ -9,7 +9,7 @@ import pytest
 
 from producers import writers
 from producers.loaders import BadRow, LoadStats, detect_format, iter_rows, parse_column_map
-from stream.models import PageView
+from stream.core.models import PageView
 
 T0 = 1_501_591_568  # 2017-08-01 12:46:08 UTC, in seconds
 NA = "not available in demo dataset"

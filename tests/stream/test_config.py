@@ -64,7 +64,7 @@ def test_sasl_ssl_settings_from_the_environment_become_client_options(monkeypatc
 
 def test_faust_gets_the_same_security():
     import faust
-    from stream.transport import broker_credentials
+    from stream.worker.transport import broker_credentials
 
     sasl = dataclasses.replace(Settings(), security_protocol="SASL_PLAINTEXT",
                                sasl_mechanism="SCRAM-SHA-256", sasl_username="alice",
@@ -120,10 +120,10 @@ def test_the_web_server_binds_to_loopback_unless_configured_otherwise(monkeypatc
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "192.0.2.7"])
 def test_the_worker_listens_on_the_configured_host_not_faust_default(monkeypatch, host):
-    import stream.app
+    import stream.worker.app
 
     monkeypatch.delenv("WEB_BIND", raising=False)  # Faust's own variable would win
     config = dataclasses.replace(Settings(), web_host=host)
-    monkeypatch.setattr(stream.app, "settings", lambda: config)
-    app = stream.app.create_app([])
+    monkeypatch.setattr(stream.worker.app, "settings", lambda: config)
+    app = stream.worker.app.create_app([])
     assert (app.conf.web_bind, app.conf.web_host) == (host, host)  # Faust binds 0.0.0.0 by default

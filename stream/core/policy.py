@@ -1,0 +1,98 @@
+"""The policy: relevant next clusters from the classifier, ranked by what showing each is
+expected to gain.
+
+Candidates are the ``candidates`` most likely next clusters of the shard's next-page model
+(the current cluster and ``EXIT`` excluded). While that model has learned fewer than
+``cold_start_min`` samples on the current cluster (or predicts nothing there), the
+candidates come from the Markov counts, and while those are
+cold too, from overall popularity: the record names that ``fallback``. Each candidate is
+scored by its expected gain
+
+    score(a) = P(a | x) * max(0, (Q(s, a) - V) * n(a) / (n(a) + cold_start_min))
+
+a visitor follows a recommendation about as often as they would have gone there anyway
+(``P``), and following it is worth its value ``Q(s, a)`` against ``V``, the value of the
+moves they would make instead (the candidates' Q weighted by their probability, over the
+moves ever made from here). A Q learned from few visits ``n(a)`` is trusted in proportion,
+so a rare move's lucky estimate does not win, and a move never made counts as average.
+A page worth no more than the visitor's own moves gains nothing; such pages (and every
+page where nothing has a value: no revenue, no page values) follow the gaining ones, the
+likelier first. So a likely page comes before an unlikely one of similar value, and an
+unlikely page comes first only when it is worth much more (docs/learning.md, "The
+policy", has the figures that chose this score). The top ``top_k`` are published with the
+numbers behind them.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from stream.core.learning.cluster import ClusterRow, ClusterValue, LearningConfig, popular_ranking
+from stream.core.learning.nextpage import NextPageModel
+from stream.core.models import EXIT
+
+POLICY_NAME = "river+q"
+
+
+def candidates(row: ClusterRow, model: NextPageModel, features: dict, current: str,
+               values: Mapping[str, ClusterValue], config: LearningConfig
+               ) -> tuple[dict[str, float], str | None, int]:
+    """Candidate clusters with their probabilities, the fallback used (if any), and the
+    version (samples learned) of the model they came from."""
+    warm = model.seen.get(current, 0) >= config.cold_start_min
+    proba = model.predict_proba_one(features) if warm else {}
+    if proba:
+        fallback, version = None, model.n_seen
+    elif row.markov.total >= config.cold_start_min:
+        proba, fallback = row.markov.predict_proba_one(features), "markov"
+        version = row.markov.total
+    else:
+        visitors = sum(v.visitors for v in values.values()) or 1
+        proba = {c: values[c].visitors / visitors for c in popular_ranking(values)}
+        fallback, version = "popular", visitors
+    ranked = sorted((c for c in proba if c not in (current, EXIT)), key=lambda c: -proba[c])
+    return {c: proba[c] for c in ranked[:config.candidates]}, fallback, version
+
+
+def rank(proba: dict[str, float], row: ClusterRow, values: Mapping[str, ClusterValue],
+         config: LearningConfig) -> list[dict]:
+    """Score the candidates and keep the best ``top_k``: each a
+    :class:`~stream.core.models.RecommendedPage` as plain JSON values."""
+    q = {c: row.q.q(c) for c in proba}  # 0.0 for a move never made from here
+    scores = expected_gains(proba, row, config.cold_start_min)
+    ranked = sorted(proba, key=lambda c: (-round(scores[c], 6), -round(proba[c], 6), c))
+    none = ClusterValue()
+    return [{"cluster": c, "score": round(scores[c], 6), "probability": round(proba[c], 6),
+             "q": round(q[c], 6), "page_value": round(values.get(c, none).page_value, 6)}
+            for c in ranked[:config.top_k]]
+
+
+def expected_gains(proba: dict[str, float], row: ClusterRow, trust_visits: int
+                   ) -> dict[str, float]:
+    """``P(a) * max(0, (Q(s, a) - V) * n(a) / (n(a) + trust_visits))`` per candidate (see
+    the module docstring).
+
+    >>> from stream.core.learning.qlearning import QRow
+    >>> row = ClusterRow(q=QRow({"bags": (10.0, 100), "cart": (30.0, 100)}))
+    >>> gains = expected_gains({"bags": 0.75, "cart": 0.25}, row, trust_visits=0)
+    >>> {c: round(g, 2) for c, g in gains.items()}  # V = 0.75 * 10 + 0.25 * 30 = 15
+    {'bags': 0.0, 'cart': 3.75}
+    """
+    visited = {c: p for c, p in proba.items() if row.q.visits(c)}
+    weight = sum(visited.values())
+    baseline = sum(p * row.q.q(c) for c, p in visited.items()) / weight if weight else 0.0
+    gains = {}
+    for c, p in proba.items():
+        n = row.q.visits(c)
+        trust = n / (n + trust_visits) if n else 0.0
+        gains[c] = p * max(0.0, (row.q.q(c) - baseline) * trust)
+    return gains
+
+
+def recommend(row: ClusterRow, model: NextPageModel, features: dict, current: str,
+              values: Mapping[str, ClusterValue], config: LearningConfig
+              ) -> tuple[list[dict], str | None, int]:
+    """The published items of a page view on ``current`` (:func:`candidates`, then
+    :func:`rank`), with the fallback and model version they came from."""
+    proba, fallback, version = candidates(row, model, features, current, values, config)
+    return rank(proba, row, values, config), fallback, version
