@@ -81,6 +81,16 @@ class Settings:
     max_event_bytes: int = dataclasses.field(
         default=16384, metadata={"env": "PAGEPILOT_MAX_EVENT_BYTES",
                                  "doc": "larger input messages are dead-lettered"})
+    exploration: float = dataclasses.field(
+        default=0.05, metadata={"env": "PAGEPILOT_EXPLORATION",
+                                "doc": "share of page views whose list the default policy "
+                                       "draws at random from its candidates (each item "
+                                       "then carries its propensity); 0 never explores"})
+    experiment: str = dataclasses.field(
+        default="", metadata={"env": "PAGEPILOT_EXPERIMENT",
+                              "doc": "TOML file of policy variants served to shares of "
+                                     "sessions or in the shadow (docs/experiments.md); "
+                                     "empty: the default policy for every session"})
     cluster_rules: str = dataclasses.field(
         default=str(DEFAULT_RULES),
         metadata={"env": "PAGEPILOT_CLUSTER_RULES",
@@ -176,6 +186,16 @@ class Settings:
         return LearningConfig(model=self.model, gamma=self.gamma, omega=self.q_omega,
                               top_k=self.top_k, candidates=self.candidates,
                               cold_start_min=self.cold_start_min)
+
+    def experiments(self):
+        """The variants that run (an Experiment): those of ``experiment``, or the default
+        policy alone, exploring at ``exploration``."""
+        from stream.core.experiments import Experiment
+        if not 0.0 <= self.exploration <= 1.0:
+            raise ValueError(f"PAGEPILOT_EXPLORATION must be in [0, 1], got {self.exploration}")
+        if self.experiment:
+            return Experiment.from_toml(self.experiment)
+        return Experiment.single(self.exploration)
 
     def clusterer(self) -> PageClusterer:
         """The page clusterer of ``cluster_rules``, within ``max_clusters``."""

@@ -73,8 +73,8 @@ class StreamEvaluator:
         """The clusters the worker would recommend for the step (one shard: its own rows)."""
         shard, config = self.shard, self.learner.config
         row = shard.rows.get(step.cluster) or self.learner.new_row()
-        items, _fallback, _version = recommend(row, shard.model, step.features or {},
-                                               step.cluster, shard.values, config)
+        items = recommend(row, shard.model, step.features or {}, step.cluster, shard.values,
+                          config).items
         return tuple(item["cluster"] for item in items)
 
     def _score_baselines(self, view: PageView, cluster: str) -> None:

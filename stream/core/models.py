@@ -74,13 +74,17 @@ class Step:
 class RecommendedPage(faust.Record, include_metadata=False, serializer="json"):
     """One recommended next page cluster and the numbers that ranked it: the policy's
     ``score``, the classifier's ``probability`` of going there, the ``q`` value of going
-    there, and its ``page_value``."""
+    there, and its ``page_value``; the ``propensity`` that the variant shows it in the
+    list, and the ``slot_propensity`` that it shows it in this slot
+    (:mod:`stream.core.experiments`)."""
 
     cluster: str
     score: float
     probability: float = 0.0
     q: float = 0.0
     page_value: float = 0.0
+    propensity: float = 1.0
+    slot_propensity: float = 1.0
 
 
 class Recommendation(faust.Record, include_metadata=False, serializer="json"):
@@ -93,7 +97,11 @@ class Recommendation(faust.Record, include_metadata=False, serializer="json"):
     Times are epoch milliseconds: the page view's event time, when it entered Kafka
     (``ingest_time``) and when this record was published (``publish_time``).
     ``sequence`` numbers the page views of the session (1, 2, ...): a session's
-    recommendations are published in that order.
+    recommendations are published in that order. ``variant`` names the experiment's
+    variant the session is assigned to (``default`` without an experiment), ``policy``
+    how it ranks, and ``explored`` is true when the list was drawn at random. ``shadows``
+    holds what each shadow variant would have shown (clusters and propensities), never
+    served.
     """
 
     session_id: str
@@ -108,6 +116,9 @@ class Recommendation(faust.Record, include_metadata=False, serializer="json"):
     event_time: int
     ingest_time: int
     publish_time: int
+    variant: str = "default"
+    explored: bool = False
+    shadows: typing.Optional[typing.Dict[str, typing.List[typing.Dict[str, typing.Any]]]] = None
 
     def to_plain(self) -> dict:
         """This record as plain JSON values (its items as dicts too)."""

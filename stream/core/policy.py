@@ -21,29 +21,48 @@ likelier first. So a likely page comes before an unlikely one of similar value, 
 unlikely page comes first only when it is worth much more (docs/learning.md, "The
 policy", has the figures that chose this score). The top ``top_k`` are published with the
 numbers behind them.
+
+An experiment's variants (:mod:`stream.core.experiments`) may rank otherwise: ``relevance``
+by the model's probability alone, ``markov`` by the Markov counts alone, ``popular`` by
+overall popularity; and a variant may explore, each shown item then carrying its
+propensity.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
+from stream.core.experiments import Variant, explore
 from stream.core.learning.cluster import ClusterRow, ClusterValue, LearningConfig, popular_ranking
 from stream.core.learning.nextpage import NextPageModel
 from stream.core.models import EXIT
 
-POLICY_NAME = "river+q"
+POLICY_NAMES = {"gain": "river+q", "relevance": "river", "markov": "markov",
+                "popular": "popular"}  # the record's ``policy`` per variant policy
+GREEDY = Variant("default")  # the default policy, not exploring
+
+
+class Recommended(NamedTuple):
+    """A page view's published items, the fallback and model version they came from, and
+    whether the list was explored."""
+
+    items: list[dict]
+    fallback: str | None
+    version: int
+    explored: bool = False
 
 
 def candidates(row: ClusterRow, model: NextPageModel, features: dict, current: str,
-               values: Mapping[str, ClusterValue], config: LearningConfig
-               ) -> tuple[dict[str, float], str | None, int]:
+               values: Mapping[str, ClusterValue], config: LearningConfig,
+               policy: str = "gain") -> tuple[dict[str, float], str | None, int]:
     """Candidate clusters with their probabilities, the fallback used (if any), and the
-    version (samples learned) of the model they came from."""
-    warm = model.seen.get(current, 0) >= config.cold_start_min
+    version (samples learned) of the model they came from. The ``markov`` and ``popular``
+    policies start from their own source."""
+    warm = policy in ("gain", "relevance") and model.seen.get(current, 0) >= config.cold_start_min
     proba = model.predict_proba_one(features) if warm else {}
     if proba:
         fallback, version = None, model.n_seen
-    elif row.markov.total >= config.cold_start_min:
+    elif policy != "popular" and row.markov.total >= config.cold_start_min:
         proba, fallback = row.markov.predict_proba_one(features), "markov"
         version = row.markov.total
     else:
@@ -55,16 +74,24 @@ def candidates(row: ClusterRow, model: NextPageModel, features: dict, current: s
 
 
 def rank(proba: dict[str, float], row: ClusterRow, values: Mapping[str, ClusterValue],
-         config: LearningConfig) -> list[dict]:
+         config: LearningConfig, policy: str = "gain") -> list[dict]:
     """Score the candidates and keep the best ``top_k``: each a
     :class:`~stream.core.models.RecommendedPage` as plain JSON values."""
+    return _ranked(proba, row, values, config, policy)[:config.top_k]
+
+
+def _ranked(proba: dict[str, float], row: ClusterRow, values: Mapping[str, ClusterValue],
+            config: LearningConfig, policy: str) -> list[dict]:
+    """Every candidate, scored, best first (``gain``: expected gain; otherwise the
+    probability of the candidates' source)."""
     q = {c: row.q.q(c) for c in proba}  # 0.0 for a move never made from here
-    scores = expected_gains(proba, row, config.cold_start_min)
+    scores = (expected_gains(proba, row, config.cold_start_min) if policy == "gain"
+              else proba)
     ranked = sorted(proba, key=lambda c: (-round(scores[c], 6), -round(proba[c], 6), c))
     none = ClusterValue()
     return [{"cluster": c, "score": round(scores[c], 6), "probability": round(proba[c], 6),
              "q": round(q[c], 6), "page_value": round(values.get(c, none).page_value, 6)}
-            for c in ranked[:config.top_k]]
+            for c in ranked]
 
 
 def expected_gains(proba: dict[str, float], row: ClusterRow, trust_visits: int
@@ -90,9 +117,18 @@ def expected_gains(proba: dict[str, float], row: ClusterRow, trust_visits: int
 
 
 def recommend(row: ClusterRow, model: NextPageModel, features: dict, current: str,
-              values: Mapping[str, ClusterValue], config: LearningConfig
-              ) -> tuple[list[dict], str | None, int]:
-    """The published items of a page view on ``current`` (:func:`candidates`, then
-    :func:`rank`), with the fallback and model version they came from."""
-    proba, fallback, version = candidates(row, model, features, current, values, config)
-    return rank(proba, row, values, config), fallback, version
+              values: Mapping[str, ClusterValue], config: LearningConfig,
+              variant: Variant = GREEDY, ids: tuple[str, str] = ("", "")) -> Recommended:
+    """The published items of a page view on ``current`` under ``variant`` (its
+    :func:`candidates`, ranked, then explored as :func:`stream.core.experiments.explore`
+    draws by the page view's session and event ``ids``); each item carries its propensity
+    and slot propensity."""
+    proba, fallback, version = candidates(row, model, features, current, values, config,
+                                          variant.policy)
+    scored = {item["cluster"]: item for item in
+              _ranked(proba, row, values, config, variant.policy)}
+    shown, explored, propensity, slot = explore(list(scored), list(proba), config.top_k,
+                                                variant.epsilon, *ids, variant.name)
+    items = [scored[c] | {"propensity": round(p, 6), "slot_propensity": round(sp, 6)}
+             for c, p, sp in zip(shown, propensity, slot)]
+    return Recommended(items, fallback, version, explored)

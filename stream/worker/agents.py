@@ -29,7 +29,7 @@ from kafka.partitioner.default import murmur2
 from stream.config import settings
 from stream.core.learning.cluster import ClusterLearner
 from stream.core.models import DeadLetter, PageView, Step
-from stream.core.policy import POLICY_NAME, recommend
+from stream.core.policy import POLICY_NAMES, recommend
 from stream.core.shard import Shard
 from stream.core.validation import InvalidEvent, parse_pageview
 from stream.worker.app import app
@@ -53,6 +53,7 @@ _next_checkpoint = -1  # the partition of the shard checkpointed last
 _answering = asyncio.Lock()
 REBUILD_RETRY_S = 2.0  # after a Kafka error, rebuilding or reading snapshots again
 learner = ClusterLearner(_settings.learning())
+experiment = _settings.experiments()
 metrics = WorkerMetrics(worker=f"{socket.gethostname()}:{_settings.web_port}")
 merged = MergedView()
 checkpoints = ShardCheckpoints(Path(app.conf.datadir) / "shards", learner, _timeout_ms,
@@ -172,7 +173,8 @@ def _serve_one(shard: Shard, message) -> dict:
                        ingest_time=_ms(message.timestamp))
     metrics.received()
     if previous is not None and step.sequence > 1:  # was the last recommendation followed?
-        metrics.served(step.cluster in {item["cluster"] for item in previous["items"]})
+        metrics.served(step.cluster in {item["cluster"] for item in previous["items"]},
+                       previous["variant"])
     data = _recommend(step, shard)
     shard.latest[view.session_id] = data
     metrics.recommended(data)
@@ -207,14 +209,22 @@ def _recommend(step: Step, shard: Shard) -> dict:
     """The policy over the merged snapshots, with this shard's next-page model: a
     :class:`~stream.core.models.Recommendation` as plain JSON values."""
     row, values = merged.row(step.cluster), merged.values()
-    items, fallback, version = recommend(row, shard.model, step.features or {}, step.cluster,
-                                         values, learner.config)
+    variant, ids = experiment.assign(step.session_id), (step.session_id, step.event_id)
+    items, fallback, version, explored = recommend(
+        row, shard.model, step.features or {}, step.cluster, values, learner.config,
+        variant, ids)
+    shadows = {shadow.name: [{"cluster": item["cluster"], "propensity": item["propensity"]}
+                             for item in recommend(row, shard.model, step.features or {},
+                                                   step.cluster, values, learner.config,
+                                                   shadow, ids).items]
+               for shadow in experiment.shadows}
     now = _ms(time.time())
     snapshot_ms = merged.published_ms(step.cluster)
     metrics.served_from(None if snapshot_ms is None else now - snapshot_ms)
     return {"session_id": step.session_id, "event_id": step.event_id,
             "sequence": step.sequence, "cluster": step.cluster,
-            "items": items, "policy": POLICY_NAME,
+            "items": items, "policy": POLICY_NAMES[variant.policy], "variant": variant.name,
+            "explored": explored, "shadows": shadows,
             "policy_version": version, "cold": not items, "fallback": fallback,
             "event_time": step.event_time, "ingest_time": step.ingest_time,
             "publish_time": now}

@@ -29,6 +29,7 @@ LATENCY_BOUNDS_MS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 
                      1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 30_000, 60_000)
 COUNTERS = ("events_in", "recommendations", "cold_recommendations", "dead_letters",
             "repeats_skipped", "served_scored", "served_followed")
+VARIANT_COUNTERS = ("page_views", "sessions", "explored", "served_scored", "served_followed")
 WINDOW_S = 60      # latency percentiles over the last minute
 RATE_S = 10        # events per second over the last ten seconds
 RECENT = 20        # recommendations kept for the live feed
@@ -84,6 +85,7 @@ class WorkerMetrics:
         self.scores = {name: WindowedScore() for name in MODEL_NAMES}
         self.recent: collections.deque = collections.deque(maxlen=RECENT)
         self.latest: dict[str, dict] = {}  # cluster -> its last recommendation
+        self.variants: dict[str, dict[str, int]] = {}  # variant -> VARIANT_COUNTERS
         self.snapshot_age_ms: int | None = None  # oldest served from since the last snapshot
         self._samples: collections.deque = collections.deque()  # (time, counters, latency)
         self._sample(self.started)
@@ -101,6 +103,13 @@ class WorkerMetrics:
         self.latency.add(rec["publish_time"] - rec["ingest_time"])
         self.recent.append(rec)
         self.latest[rec["cluster"]] = rec
+        variant = self._variant(rec.get("variant", "default"))
+        variant["page_views"] += 1
+        variant["sessions"] += rec["sequence"] == 1
+        variant["explored"] += bool(rec.get("explored"))
+
+    def _variant(self, name: str) -> dict[str, int]:
+        return self.variants.setdefault(name, dict.fromkeys(VARIANT_COUNTERS, 0))
 
     def scored(self, name: str, delta: Score) -> None:
         self.scores[name].add(delta)
@@ -109,10 +118,14 @@ class WorkerMetrics:
         """A page view delivered again after it was answered (and checkpointed)."""
         self.counters["repeats_skipped"] += 1
 
-    def served(self, followed: bool) -> None:
-        """A session moved on after a recommendation: to one of its clusters, or not."""
+    def served(self, followed: bool, variant: str = "default") -> None:
+        """A session moved on after a recommendation of ``variant``: to one of its
+        clusters, or not."""
         self.counters["served_scored"] += 1
         self.counters["served_followed"] += followed
+        counts = self._variant(variant)
+        counts["served_scored"] += 1
+        counts["served_followed"] += followed
 
     def served_from(self, age_ms: int | None) -> None:
         """A recommendation was computed from snapshots ``age_ms`` old (None: none yet)."""
@@ -138,6 +151,7 @@ class WorkerMetrics:
             "recent": list(self.recent),
             "latest": dict(self.latest),
             "snapshot_age_ms": self._take_snapshot_age(),
+            "variants": {name: dict(counts) for name, counts in self.variants.items()},
             **(gauges or {}),
         }
 
@@ -185,6 +199,7 @@ def merge(snapshots: Iterable[dict], now: float | None = None) -> dict:
         "counters": {name: sum(s["counters"][name] for s in live) for name in COUNTERS},
         "rates": {name: round(sum(s["rates"][name] for s in live), 2) for name in COUNTERS},
         "served": _served(live),
+        "variants": _variants(live),
         "snapshot_age_ms": max((s["snapshot_age_ms"] for s in live
                                 if s.get("snapshot_age_ms") is not None), default=None),
         "latency_ms": {"window_s": WINDOW_S, "count": window.count,
@@ -212,6 +227,21 @@ def _served(live: list[dict]) -> dict:
         return round(followed / scored, 4) if scored else None
     return {"scored": sum(s["counters"]["served_scored"] for s in live),
             "hit_rate": share("counters"), "hit_rate_recent": share("rates")}
+
+
+def _variants(live: list[dict]) -> dict[str, dict]:
+    """Per variant: sessions and page views served, how many were explored, and its served
+    HR@k (sessions are counted where they start, so they add up across workers)."""
+    total: dict[str, dict] = {}
+    for snap in live:
+        for name, counts in snap.get("variants", {}).items():
+            into = total.setdefault(name, dict.fromkeys(VARIANT_COUNTERS, 0))
+            for key in VARIANT_COUNTERS:
+                into[key] += counts.get(key, 0)
+    for counts in total.values():
+        scored = counts["served_scored"]
+        counts["hit_rate"] = round(counts["served_followed"] / scored, 4) if scored else None
+    return dict(sorted(total.items()))
 
 
 def _worker_row(snap: dict, now: float) -> dict:
@@ -299,6 +329,14 @@ def prometheus_text(merged: dict, values: dict) -> str:
         out.metric("served_hit_rate", "gauge", "share of recommendations followed: the "
                    "session's next page was among the recommended clusters (served HR@k)",
                    [({"window": "total"}, merged["served"]["hit_rate"])])
+    for key, help_ in (("sessions", "sessions assigned"), ("page_views", "page views served"),
+                       ("explored", "page views whose list was explored")):
+        out.metric(f"variant_{key}_total", "counter", f"{help_}, per experiment variant",
+                   [({"variant": name}, counts[key])
+                    for name, counts in merged["variants"].items()])
+    out.metric("variant_served_hit_rate", "gauge", "served HR@k per experiment variant",
+               [({"variant": name}, counts["hit_rate"])
+                for name, counts in merged["variants"].items() if counts["hit_rate"] is not None])
     if merged["snapshot_age_ms"] is not None:
         out.metric("snapshot_age_ms", "gauge", "age of the oldest snapshot a recommendation "
                    "was served from in the last second (ms)", [({}, merged["snapshot_age_ms"])])

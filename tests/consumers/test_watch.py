@@ -11,6 +11,7 @@ def test_frame_shows_flow_accuracy_lag_clusters_and_recent_recommendations():
     for n in range(3):
         metrics.received()
         metrics.recommended({"session_id": "[red]evil[/red]", "event_id": f"e{n}",
+                             "sequence": n + 1, "variant": "default", "explored": False,
                              "cluster": "home", "cold": False, "fallback": None,
                              "items": [{"cluster": "cart", "score": 1.0, "probability": 0.25,
                                         "q": 3.0, "page_value": 1.0}],

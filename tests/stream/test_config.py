@@ -127,3 +127,17 @@ def test_the_worker_listens_on_the_configured_host_not_faust_default(monkeypatch
     monkeypatch.setattr(stream.worker.app, "settings", lambda: config)
     app = stream.worker.app.create_app([])
     assert (app.conf.web_bind, app.conf.web_host) == (host, host)  # Faust binds 0.0.0.0 by default
+
+
+def test_the_experiment_is_the_default_policy_exploring_unless_a_file_names_variants(
+        monkeypatch, tmp_path):
+    default = Settings().experiments()
+    assert [(v.name, v.policy, v.epsilon) for v in default.variants] == [("default", "gain",
+                                                                          0.05)]
+    path = tmp_path / "experiment.toml"
+    path.write_text('[[variant]]\nname = "a"\nshare = 0.5\n[[variant]]\nname = "b"\n'
+                    'share = 0.5\npolicy = "relevance"\n')
+    monkeypatch.setenv("PAGEPILOT_EXPERIMENT", str(path))
+    assert [v.name for v in Settings.from_env().experiments().served] == ["a", "b"]
+    with pytest.raises(ValueError, match=r"PAGEPILOT_EXPLORATION must be in \[0, 1\], got 2"):
+        Settings(exploration=2.0).experiments()

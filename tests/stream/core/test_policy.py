@@ -8,7 +8,8 @@ from stream.core.learning.markov import NextPageCounts
 from stream.core.learning.nextpage import NextPageModel
 from stream.core.learning.qlearning import QRow
 from stream.core.models import EXIT
-from stream.core.policy import candidates, expected_gains, rank
+from stream.core.experiments import Variant
+from stream.core.policy import candidates, expected_gains, rank, recommend
 
 CONFIG = LearningConfig(cold_start_min=3, top_k=2, candidates=3)
 VALUES = {"home": ClusterValue(visitors=50), "cart": ClusterValue(visitors=20, exit_rate=0.5),
@@ -87,3 +88,40 @@ def test_a_move_never_made_gains_nothing():
     row = ClusterRow(q=QRow({"bags": (2.0, 1000), "cart": (1.0, 1000)}))
     gains = expected_gains(proba, row, trust_visits=0)  # V = (0.4 * 2 + 0.35 * 1) / 0.75
     assert gains["shoes"] == 0.0 and gains["cart"] == 0.0 and gains["bags"] > 0
+
+
+def test_the_greedy_default_publishes_its_ranking_with_propensity_one():
+    model = _model([("bags", "cart")] * 3 + [("bags", "shoes")] * 5)
+    row = _row({"cart": 9.0, "shoes": 1.0})
+    items, fallback, _, explored = recommend(row, model, {"history": ["home", "bags"]}, "home",
+                                             VALUES, CONFIG)
+    assert [i["cluster"] for i in items] == ["cart", "shoes"] and not explored
+    assert {(i["propensity"], i["slot_propensity"]) for i in items} == {(1.0, 1.0)}
+
+
+def test_each_variant_policy_ranks_from_its_own_source():
+    model = _model([("bags", "cart")] * 3 + [("bags", "shoes")] * 5)
+    row = _row({"cart": 9.0, "shoes": 1.0}, counts={"bags": 6, "home": 2, EXIT: 1})
+    x = {"history": ["home", "bags"]}
+    relevance = recommend(row, model, x, "home", VALUES, CONFIG, Variant("r", "relevance"))
+    assert [i["cluster"] for i in relevance.items] == ["shoes", "cart"]
+    markov = recommend(row, model, x, "home", VALUES, CONFIG, Variant("m", "markov"))
+    assert markov.fallback == "markov" and [i["cluster"] for i in markov.items] == ["bags"]
+    popular = recommend(row, model, x, "home", VALUES, CONFIG, Variant("p", "popular"))
+    assert popular.fallback == "popular"
+    assert [i["cluster"] for i in popular.items] == ["bags", "cart"]  # home is current
+
+
+def test_an_exploring_variant_shows_candidates_with_their_propensities_and_repeats_itself():
+    model = _model([("bags", "cart")] * 3 + [("bags", "shoes")] * 5 + [("bags", "bags")] * 2)
+    row, x = _row({"cart": 9.0, "shoes": 1.0, "bags": 2.0}), {"history": ["home", "bags"]}
+    explorer = Variant("explore", epsilon=1.0)
+    first = recommend(row, model, x, "home", VALUES, CONFIG, explorer, ids=("s", "s-1"))
+    assert first == recommend(row, model, x, "home", VALUES, CONFIG, explorer, ids=("s", "s-1"))
+    assert first.explored and len(first.items) == 2
+    assert {i["propensity"] for i in first.items} == {round(2 / 3, 6)}  # 2 of 3 shown
+    assert {i["slot_propensity"] for i in first.items} == {round(1 / 3, 6)}
+    lists = {tuple(i["cluster"] for i in recommend(row, model, x, "home", VALUES, CONFIG,
+                                                     explorer, ids=("s", f"s-{n}")).items)
+             for n in range(40)}
+    assert len(lists) == 6  # every ordered pair of the three candidates

@@ -8,6 +8,7 @@ from unittest.mock import AsyncMock, Mock, patch
 import pytest
 from faust.types import TP
 
+from stream.core.experiments import Experiment, Variant
 from stream.core.models import Recommendation
 from stream.core.shard import Shard
 from stream.worker import agents
@@ -148,3 +149,29 @@ async def test_a_shard_behind_the_next_offset_is_caught_up_from_the_log(app, mon
     rec = recommendations(recs)[0]
     assert (rec.event_id, rec.sequence) == ("s1-3", 3)  # the session's state was rebuilt
     assert agents.shards.ready[0].rows["home"].markov.counts == {"cart": 1}
+
+
+async def test_each_session_is_served_its_variant_and_the_shadow_is_logged(app, monkeypatch):
+    experiment = Experiment((Variant("gain", share=0.5), Variant("explore", share=0.5,
+                                                                    epsilon=1.0),
+                             Variant("popular", policy="popular", shadow=True)))
+    monkeypatch.setattr(agents, "experiment", experiment)
+    sessions = [f"s{n}" for n in range(12)]
+    with patch.object(agents, "_produce", new=AsyncMock()) as recs:
+        async with agents.serve.test_context() as agent:
+            for n, session in enumerate(sessions):
+                for hit, page in enumerate(["/home", "/basket.html", "/home"]):
+                    await agent.put(view(hit + 1, page, session, n * 60 + hit * 10),
+                                    key=session.encode())
+    published = recommendations(recs)
+    assert len(published) == 36
+    by_session = {}
+    for rec in published:
+        by_session.setdefault(rec.session_id, set()).add(rec.variant)
+        assert set(rec.shadows) == {"popular"}
+        if rec.variant == "explore" and rec.items:
+            assert rec.explored and all(0 < item.propensity <= 1 for item in rec.items)
+        else:
+            assert not rec.explored and all(item.propensity == 1.0 for item in rec.items)
+    assert by_session == {s: {experiment.assign(s).name} for s in sessions}
+    assert {v for names in by_session.values() for v in names} == {"gain", "explore"}

@@ -18,12 +18,14 @@ class Clock:
         return self.now
 
 
-def rec(cluster: str, latency_ms: int, publish_time: int = 10_000, cold: bool = False) -> dict:
+def rec(cluster: str, latency_ms: int, publish_time: int = 10_000, cold: bool = False,
+        variant: str = "default", sequence: int = 1, explored: bool = False) -> dict:
     items = [] if cold else [{"cluster": "cart", "score": 1.0, "probability": 0.2, "q": 5.0,
-                              "page_value": 3.0}]
-    return {"session_id": "s", "event_id": f"e{publish_time}", "cluster": cluster,
-            "items": items, "cold": cold, "fallback": None, "ingest_time": publish_time - latency_ms,
-            "publish_time": publish_time}
+                              "page_value": 3.0, "propensity": 1.0, "slot_propensity": 1.0}]
+    return {"session_id": "s", "event_id": f"e{publish_time}", "sequence": sequence,
+            "cluster": cluster, "items": items, "cold": cold, "fallback": None,
+            "variant": variant, "explored": explored,
+            "ingest_time": publish_time - latency_ms, "publish_time": publish_time}
 
 
 @pytest.mark.parametrize("q", [50, 95, 99])
@@ -117,3 +119,23 @@ def test_prometheus_text_parses_and_carries_the_figures():
     assert hr3["river", "total"] == 1.0 and hr3["markov", "total"] == 0.0
     assert sample["pagepilot_mean_q"][0].value == 15.0
     assert sample["pagepilot_mean_page_value"][0].value == 6.0
+
+
+def test_variants_are_counted_per_worker_and_summed_for_the_group():
+    clock = Clock(100.0)
+    a, b = WorkerMetrics("a", clock=clock), WorkerMetrics("b", clock=clock)
+    a.recommended(rec("home", 5, variant="explore", sequence=1, explored=True))
+    a.recommended(rec("cart", 5, variant="explore", sequence=2))
+    a.served(True, "explore")
+    b.recommended(rec("home", 5, variant="default", sequence=1))
+    b.recommended(rec("bags", 5, variant="explore", sequence=1))
+    b.served(False, "explore")
+    group = merge([a.snapshot(), b.snapshot()], now=clock.now)
+    assert group["variants"] == {
+        "default": {"page_views": 1, "sessions": 1, "explored": 0, "served_scored": 0,
+                    "served_followed": 0, "hit_rate": None},
+        "explore": {"page_views": 3, "sessions": 2, "explored": 1, "served_scored": 2,
+                    "served_followed": 1, "hit_rate": 0.5}}
+    text = prometheus_text(group, value_summary({}))
+    assert 'pagepilot_variant_sessions_total{variant="explore"} 2' in text
+    assert 'pagepilot_variant_served_hit_rate{variant="explore"} 0.5' in text
