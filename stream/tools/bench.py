@@ -166,8 +166,8 @@ def rate_key(rate: float) -> str:
 def _written(config: Settings) -> dict[str, int]:
     """Messages so far in every topic of the run that its app writes."""
     with contextlib.closing(KafkaAdminClient(**config.kafka_options(),
-                                             client_id="pagepilot-bench")) as admin:
-        names = [name for name in admin.list_topics() if topic_role(config, name)]
+                                             client_id="pagepilot-bench")) as client:
+        names = [name for name in client.list_topics() if topic_role(config, name)]
     return topic_totals(config, admin.end_offsets(config, names))
 
 

@@ -36,8 +36,8 @@ def wait_for_input(config, count: int, timeout_s: float) -> float:
 def input_writers(config) -> dict[int, list[int]]:
     """Per input partition, the producer ids the broker tracks for it (idempotent ones only)."""
     partitions = [TopicPartition(config.pageviews_topic, p) for p in range(config.partitions)]
-    with contextlib.closing(KafkaAdminClient(**config.kafka_options())) as admin:
-        states = admin.describe_producers(partitions)
+    with contextlib.closing(KafkaAdminClient(**config.kafka_options())) as client:
+        states = client.describe_producers(partitions)
     return {tp.partition: [p.producer_id for p in state.active_producers]
             for tp, state in states.items()}
 

@@ -31,8 +31,8 @@ def _topic(prefix: str) -> str:
 
 
 def _partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
-    with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:
-        return {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names)}
+    with KafkaAdminClient(bootstrap_servers=bootstrap) as client:
+        return {t["name"]: len(t["partitions"]) for t in client.describe_topics(names)}
 
 
 # --------------------------------------------------------------------------- shared broker
@@ -85,8 +85,8 @@ def test_delete_run_topics_removes_exactly_the_runs_topics(shared_cfg):
     deleted = admin.delete_run_topics(cfg)
 
     assert sorted(deleted) == sorted([*cfg.topic_partitions(), f"{cfg.app_id}-table-changelog"])
-    with KafkaAdminClient(bootstrap_servers=cfg.bootstrap) as admin:
-        left = set(admin.list_topics())
+    with KafkaAdminClient(bootstrap_servers=cfg.bootstrap) as client:
+        left = set(client.list_topics())
     assert bystander in left and not left & set(deleted)
     with pytest.raises(BrokerError, match="default app id"):
         admin.delete_run_topics(dataclasses.replace(cfg, app_id=Settings().app_id))
