@@ -45,6 +45,10 @@ class Settings:
     recommendations_topic: str = dataclasses.field(
         default="recommendations", metadata={"env": "PAGEPILOT_RECOMMENDATIONS_TOPIC",
                                              "doc": "output topic (key: session id)"})
+    outcomes_topic: str = dataclasses.field(
+        default="outcomes", metadata={"env": "PAGEPILOT_OUTCOMES_TOPIC",
+                                      "doc": "what followed each served recommendation, "
+                                             "published at its session's end (key: event id)"})
     dead_letter_topic: str = dataclasses.field(
         default="pageviews.dlq", metadata={"env": "PAGEPILOT_DEAD_LETTER_TOPIC",
                                            "doc": "rejected input, raw bytes and reason"})
@@ -91,6 +95,10 @@ class Settings:
                               "doc": "TOML file of policy variants served to shares of "
                                      "sessions or in the shadow (docs/experiments.md); "
                                      "empty: the default policy for every session"})
+    experiment_window_s: float = dataclasses.field(
+        default=600.0, metadata={"env": "PAGEPILOT_EXPERIMENT_WINDOW",
+                                 "doc": "seconds of outcomes in the experiment's sliding-"
+                                        "window figures (beside their totals)"})
     cluster_rules: str = dataclasses.field(
         default=str(DEFAULT_RULES),
         metadata={"env": "PAGEPILOT_CLUSTER_RULES",
@@ -223,7 +231,8 @@ class Settings:
 
     def topic_partitions(self) -> dict[str, int]:
         """Every topic the stream reads or writes, with its partition count, to create up front."""
-        names = (self.pageviews_topic, self.recommendations_topic, self.dead_letter_topic)
+        names = (self.pageviews_topic, self.recommendations_topic, self.outcomes_topic,
+                 self.dead_letter_topic)
         return ({name: self.partitions for name in names}
                 | {self.metrics_topic: 1, self.snapshots_topic: 1})
 

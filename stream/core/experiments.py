@@ -84,6 +84,13 @@ class Experiment:
     def shadows(self) -> tuple[Variant, ...]:
         return tuple(v for v in self.variants if v.shadow)
 
+    def counterfactual_to(self, variant: Variant) -> tuple[Variant, ...]:
+        """The variants whose lists a page view served by ``variant`` logs: every shadow,
+        and every other served variant too when ``variant`` explores (the off-policy
+        estimates of each need its list where the logging propensities are known)."""
+        return tuple(v for v in self.variants if v.name != variant.name
+                     and (v.shadow or variant.epsilon > 0))
+
     def assign(self, session_id: str) -> Variant:
         """The served variant of a session: the same for it everywhere, always.
 
@@ -155,7 +162,13 @@ def explore(ranked: list[str], candidates: list[str], top_k: int, epsilon: float
     if not n:
         return shown, explored, [], []
     top = set(ranked[:k])
-    propensity = [(1 - epsilon) * (a in top) + epsilon * k / n for a in shown]
+    propensity = [shown_propensity(a, top, n, k, epsilon) for a in shown]
     slot = [(1 - epsilon) * (j < len(ranked) and ranked[j] == a) + epsilon / n
             for j, a in enumerate(shown)]
     return shown, explored, propensity, slot
+
+
+def shown_propensity(item: str, top: set[str], n: int, k: int, epsilon: float) -> float:
+    """The probability that a variant whose top ``k`` of ``n`` candidates are ``top`` shows
+    ``item`` (0 for an item that is not among its candidates: the caller knows)."""
+    return (1 - epsilon) * (item in top) + (epsilon * k / n if n else 0.0)

@@ -99,9 +99,11 @@ class Recommendation(faust.Record, include_metadata=False, serializer="json"):
     ``sequence`` numbers the page views of the session (1, 2, ...): a session's
     recommendations are published in that order. ``variant`` names the experiment's
     variant the session is assigned to (``default`` without an experiment), ``policy``
-    how it ranks, and ``explored`` is true when the list was drawn at random. ``shadows``
-    holds what each shadow variant would have shown (clusters and propensities), never
-    served.
+    how it ranks, and ``explored`` is true when the list was drawn at random.
+    ``counterfactuals`` holds what other variants would have shown, never served: every
+    shadow, and every other served variant when this one explores; each item with its
+    own ``propensity`` and its ``logging_propensity``, the probability that this record's
+    variant shows it (docs/experiments.md).
     """
 
     session_id: str
@@ -118,7 +120,7 @@ class Recommendation(faust.Record, include_metadata=False, serializer="json"):
     publish_time: int
     variant: str = "default"
     explored: bool = False
-    shadows: typing.Optional[typing.Dict[str, typing.List[typing.Dict[str, typing.Any]]]] = None
+    counterfactuals: typing.Optional[typing.Dict[str, typing.List[typing.Dict[str, typing.Any]]]] = None
 
     def to_plain(self) -> dict:
         """This record as plain JSON values (its items as dicts too)."""

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Mapping, NamedTuple
 
-from stream.core.experiments import Variant, explore
+from stream.core.experiments import Variant, explore, shown_propensity
 from stream.core.learning.cluster import ClusterRow, ClusterValue, LearningConfig, popular_ranking
 from stream.core.learning.nextpage import NextPageModel
 from stream.core.models import EXIT
@@ -43,13 +43,24 @@ GREEDY = Variant("default")  # the default policy, not exploring
 
 
 class Recommended(NamedTuple):
-    """A page view's published items, the fallback and model version they came from, and
-    whether the list was explored."""
+    """A page view's published items, the fallback and model version they came from,
+    whether the list was explored, and what its variant could have shown."""
 
     items: list[dict]
     fallback: str | None
     version: int
     explored: bool = False
+    candidates: tuple[str, ...] = ()
+    top: tuple[str, ...] = ()  # its own ranking's top_k
+    epsilon: float = 0.0
+
+    def propensity_of(self, cluster: str) -> float:
+        """The probability that this variant shows ``cluster`` at this page view (its
+        *logging propensity* for another variant's list)."""
+        if cluster not in self.candidates:
+            return 0.0
+        return round(shown_propensity(cluster, set(self.top), len(self.candidates),
+                                      len(self.top), self.epsilon), 6)
 
 
 def candidates(row: ClusterRow, model: NextPageModel, features: dict, current: str,
@@ -118,17 +129,25 @@ def expected_gains(proba: dict[str, float], row: ClusterRow, trust_visits: int
 
 def recommend(row: ClusterRow, model: NextPageModel, features: dict, current: str,
               values: Mapping[str, ClusterValue], config: LearningConfig,
-              variant: Variant = GREEDY, ids: tuple[str, str] = ("", "")) -> Recommended:
+              variant: Variant = GREEDY, ids: tuple[str, str] = ("", ""),
+              sources: dict | None = None) -> Recommended:
     """The published items of a page view on ``current`` under ``variant`` (its
     :func:`candidates`, ranked, then explored as :func:`stream.core.experiments.explore`
     draws by the page view's session and event ``ids``); each item carries its propensity
-    and slot propensity."""
-    proba, fallback, version = candidates(row, model, features, current, values, config,
-                                          variant.policy)
+    and slot propensity. ``sources`` keeps the candidates of each source for the other
+    variants of the same page view (the model's are predicted once)."""
+    source = "model" if variant.policy in ("gain", "relevance") else variant.policy
+    sources = {} if sources is None else sources
+    if source not in sources:
+        sources[source] = candidates(row, model, features, current, values, config,
+                                     variant.policy)
+    proba, fallback, version = sources[source]
     scored = {item["cluster"]: item for item in
               _ranked(proba, row, values, config, variant.policy)}
     shown, explored, propensity, slot = explore(list(scored), list(proba), config.top_k,
                                                 variant.epsilon, *ids, variant.name)
     items = [scored[c] | {"propensity": round(p, 6), "slot_propensity": round(sp, 6)}
              for c, p, sp in zip(shown, propensity, slot)]
-    return Recommended(items, fallback, version, explored)
+    k = min(config.top_k, len(proba))
+    return Recommended(items, fallback, version, explored, tuple(proba),
+                       tuple(list(scored)[:k]), variant.epsilon)

@@ -35,6 +35,7 @@ from stream.core.learning.cluster import ClusterLearner, ClusterRow, ClusterValu
 from stream.core.learning.nextpage import NextPageModel
 from stream.core.learning.prequential import Score
 from stream.core.models import PageView, Step
+from stream.core.outcomes import SessionOutcomes
 from stream.core.sessions import SessionState, advance, exit_step, expired
 
 SWEEP_EVERY = 100  # input offsets between two sweeps of the partition's quiet sessions
@@ -50,6 +51,8 @@ class Shard:
         self.offset = -1  # last input offset applied
         self.sessions: dict[str, SessionState] = {}
         self.latest: dict[str, dict] = {}  # session id -> its latest recommendation
+        self.outcomes = SessionOutcomes()  # what followed each recommendation served
+        self.closed: list[dict] = []  # outcomes of ended sessions, not yet taken
         self.rows: dict[str, ClusterRow] = {}
         self.model: NextPageModel = learner.new_model()
         self.values: dict[str, ClusterValue] = {}  # this shard's own, for Q-targets
@@ -65,9 +68,15 @@ class Shard:
         if offset <= self.offset:
             return None
         session_id = view.session_id
-        state, steps = advance(self.sessions.get(session_id), view, cluster, offset=offset,
+        before = self.sessions.get(session_id)
+        state, steps = advance(before, view, cluster, offset=offset,
                                ingest_time=ingest_time, timeout_ms=self.timeout_ms,
                                partition=self.partition)
+        if before is not None and state.hits == 1:  # the old session timed out: ended
+            self.closed += self.outcomes.close(session_id, ingest_time)
+        reached = self.values.get(cluster)
+        self.outcomes.viewed(session_id, cluster, view.revenue,
+                             reached.page_value if reached else 0.0)
         self.sessions[session_id] = state
         self.dirty_sessions.add(session_id)
         for step in steps:
@@ -77,6 +86,11 @@ class Shard:
                         keep=session_id)
         self.offset = offset
         return next(step for step in steps if step.serve)
+
+    def take_closed(self) -> list[dict]:
+        """The outcomes of the sessions that ended since the last call."""
+        closed, self.closed = self.closed, []
+        return closed
 
     def skip(self, offset: int) -> None:
         """An input offset with nothing to learn (a dead-lettered message)."""
@@ -119,6 +133,7 @@ class Shard:
         for index, session_id in enumerate(session_ids, start=first_index):
             state = self.sessions.pop(session_id)
             self.latest.pop(session_id, None)
+            self.closed += self.outcomes.close(session_id, ingest_time)
             self.dirty_sessions.add(session_id)
             self.learn(exit_step(session_id, state, ingest_time,
                                  source=[self.partition, offset, index]))

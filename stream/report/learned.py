@@ -147,9 +147,8 @@ class _Pass:
         """The frozen policy's top-k for a page view, as the worker would publish it."""
         frozen, learner = self.frozen, self.evaluator.learner
         row = frozen.rows.get(cluster) or learner.new_row()
-        items, fallback, _version, _explored = recommend(row, frozen.model, features,
-                                                         cluster, frozen.values,
-                                                         learner.config)
+        items, fallback = recommend(row, frozen.model, features, cluster, frozen.values,
+                                    learner.config)[:2]
         return tuple(item["cluster"] for item in items), (fallback or "river") if items else "cold"
 
     def _timeline_point(self) -> None:

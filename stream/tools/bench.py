@@ -177,7 +177,7 @@ def topic_role(config: Settings, topic: str) -> str | None:
     if topic.startswith(f"{config.app_id}-"):
         return topic[len(config.app_id) + 1:]
     return {config.recommendations_topic: "recommendations",
-            config.snapshots_topic: "snapshots", config.metrics_topic: "metrics",
+            config.outcomes_topic: "outcomes", config.snapshots_topic: "snapshots", config.metrics_topic: "metrics",
             config.dead_letter_topic: "dead letters"}.get(topic)
 
 

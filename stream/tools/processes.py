@@ -88,7 +88,7 @@ def run_config(base: Settings, run_id: str, data_dir: str) -> Settings:
     return dataclasses.replace(
         base, app_id=f"pagepilot-{run_id}", data_dir=data_dir,
         pageviews_topic=f"{run_id}.pageviews", snapshots_topic=f"{run_id}.snapshots",
-        recommendations_topic=f"{run_id}.recommendations",
+        recommendations_topic=f"{run_id}.recommendations", outcomes_topic=f"{run_id}.outcomes",
         dead_letter_topic=f"{run_id}.pageviews.dlq", metrics_topic=f"{run_id}.metrics")
 
 

@@ -29,6 +29,7 @@ from kafka.partitioner.default import murmur2
 from stream.config import settings
 from stream.core.learning.cluster import ClusterLearner
 from stream.core.models import DeadLetter, PageView, Step
+from stream.core.outcomes import outcome_draft
 from stream.core.policy import POLICY_NAMES, recommend
 from stream.core.shard import Shard
 from stream.core.validation import InvalidEvent, parse_pageview
@@ -43,6 +44,7 @@ _settings = settings()
 _clusterer = _settings.clusterer()
 _timeout_ms = int(_settings.session_timeout_s * 1000)
 _recommendations = recommendations_topic.get_topic_name()
+_outcomes = _settings.outcomes_topic
 SNAPSHOT_EVERY_S = 1.0  # snapshots sent to the other workers at most this often
 BATCH_MAX, BATCH_WITHIN_S = 500, 0.005  # page views taken at once; the longest one waits
 FOLD_EVERY_S = 0.1  # this worker's own changes reach its merged view this often
@@ -54,7 +56,9 @@ _answering = asyncio.Lock()
 REBUILD_RETRY_S = 2.0  # after a Kafka error, rebuilding or reading snapshots again
 learner = ClusterLearner(_settings.learning())
 experiment = _settings.experiments()
-metrics = WorkerMetrics(worker=f"{socket.gethostname()}:{_settings.web_port}")
+metrics = WorkerMetrics(worker=f"{socket.gethostname()}:{_settings.web_port}",
+                        control=experiment.served[0].name,
+                        window_s=_settings.experiment_window_s)
 merged = MergedView()
 checkpoints = ShardCheckpoints(Path(app.conf.datadir) / "shards", learner, _timeout_ms,
                                _settings.table_store_options())
@@ -118,6 +122,7 @@ def _caught_up(shard: Shard | None, partition: int, upto: int | None) -> Shard:
             continue
         shard.apply(view, _cluster_of(view), offset=offset, ingest_time=_ms(timestamp))
         learned += 1
+    shard.take_closed()  # published when these offsets were first processed
     if learned:
         log.info("shard %d: learned %d page views from the pageviews log (offsets %d..%d)",
                  partition, learned, start, shard.offset)
@@ -153,8 +158,11 @@ async def serve(stream):
 
 async def _answer(shard: Shard, message) -> None:
     try:
-        data = _serve_one(shard, message)
+        data, ended = _serve_one(shard, message)
         await _produce(_recommendations, message.key, _json(data))
+        for outcome in ended:
+            metrics.outcome(outcome)
+            await _produce(_outcomes, outcome["event_id"].encode(), _json(outcome))
     except InvalidEvent as exc:
         shard.skip(message.offset)
         await _dead_letter(message, str(exc))
@@ -165,8 +173,9 @@ async def _answer(shard: Shard, message) -> None:
         await _dead_letter(message, f"internal error: {exc!r}")
 
 
-def _serve_one(shard: Shard, message) -> dict:
-    """Learn from the page view, then recommend (a Recommendation as plain JSON values)."""
+def _serve_one(shard: Shard, message) -> tuple[dict, list[dict]]:
+    """Learn from the page view, then recommend: the Recommendation as plain JSON values,
+    and the outcomes of the sessions that this page view ended."""
     view = _valid_pageview(message.key, message.value)
     previous = shard.latest.get(view.session_id)
     step = shard.apply(view, _cluster_of(view), offset=message.offset,
@@ -175,10 +184,11 @@ def _serve_one(shard: Shard, message) -> dict:
     if previous is not None and step.sequence > 1:  # was the last recommendation followed?
         metrics.served(step.cluster in {item["cluster"] for item in previous["items"]},
                        previous["variant"])
-    data = _recommend(step, shard)
+    data, draft = _recommend(step, shard)
     shard.latest[view.session_id] = data
+    shard.outcomes.served(view.session_id, draft)
     metrics.recommended(data)
-    return data
+    return data, shard.take_closed()
 
 
 async def _produce(topic: str, key: bytes, value: bytes) -> None:
@@ -205,29 +215,35 @@ def _json(data: dict) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def _recommend(step: Step, shard: Shard) -> dict:
+def _recommend(step: Step, shard: Shard) -> tuple[dict, dict]:
     """The policy over the merged snapshots, with this shard's next-page model: a
-    :class:`~stream.core.models.Recommendation` as plain JSON values."""
+    :class:`~stream.core.models.Recommendation` as plain JSON values, and the draft of
+    its outcome (:mod:`stream.core.outcomes`)."""
     row, values = merged.row(step.cluster), merged.values()
-    variant, ids = experiment.assign(step.session_id), (step.session_id, step.event_id)
-    items, fallback, version, explored = recommend(
-        row, shard.model, step.features or {}, step.cluster, values, learner.config,
-        variant, ids)
-    shadows = {shadow.name: [{"cluster": item["cluster"], "propensity": item["propensity"]}
-                             for item in recommend(row, shard.model, step.features or {},
-                                                   step.cluster, values, learner.config,
-                                                   shadow, ids).items]
-               for shadow in experiment.shadows}
+    variant, ids, sources = experiment.assign(step.session_id), (step.session_id,
+                                                                  step.event_id), {}
+
+    def under(v):
+        return recommend(row, shard.model, step.features or {}, step.cluster, values,
+                         learner.config, v, ids, sources)
+    served = under(variant)
+    counterfactuals = {
+        other.name: [{"cluster": item["cluster"], "propensity": item["propensity"],
+                      "logging_propensity": served.propensity_of(item["cluster"])}
+                     for item in under(other).items]
+        for other in experiment.counterfactual_to(variant)}
     now = _ms(time.time())
     snapshot_ms = merged.published_ms(step.cluster)
     metrics.served_from(None if snapshot_ms is None else now - snapshot_ms)
-    return {"session_id": step.session_id, "event_id": step.event_id,
+    data = {"session_id": step.session_id, "event_id": step.event_id,
             "sequence": step.sequence, "cluster": step.cluster,
-            "items": items, "policy": POLICY_NAMES[variant.policy], "variant": variant.name,
-            "explored": explored, "shadows": shadows,
-            "policy_version": version, "cold": not items, "fallback": fallback,
+            "items": served.items, "policy": POLICY_NAMES[variant.policy],
+            "variant": variant.name, "explored": served.explored,
+            "counterfactuals": counterfactuals, "policy_version": served.version,
+            "cold": not served.items, "fallback": served.fallback,
             "event_time": step.event_time, "ingest_time": step.ingest_time,
             "publish_time": now}
+    return data, outcome_draft(data, variant.epsilon, row)
 
 
 @app.timer(FOLD_EVERY_S)

@@ -2,7 +2,8 @@
 
 A shard (:class:`stream.core.shard.Shard`) is checkpointed to a local RocksDB (rocksdict) every
 ``PAGEPILOT_CHECKPOINT_INTERVAL`` seconds (the worker's shards in turn), in one atomic
-write: the sessions and clusters it changed since the last one, its pickled next-page model
+write: the sessions (with their latest recommendation and outcome drafts) and clusters it
+changed since the last one, its pickled next-page model
 and the input offset they reflect. The write
 happens only after the producer has flushed every output of that offset, so an input offset
 at or below a checkpoint has its recommendation in Kafka: processed again, it is not
@@ -34,7 +35,7 @@ from stream.core.sessions import SessionState
 from stream.core.shard import Shard
 
 log = logging.getLogger(__name__)
-OFFSET, SESSION, ROW, MODEL, LATEST = b"o", b"s", b"r", b"m", b"l"
+OFFSET, SESSION, ROW, MODEL, LATEST, DRAFTS = b"o", b"s", b"r", b"m", b"l", b"d"
 
 
 class ShardCheckpoints:
@@ -71,6 +72,8 @@ class ShardCheckpoints:
                 shard.sessions[name] = SessionState.from_json(json.loads(value))
             elif kind == LATEST:
                 shard.latest[name] = json.loads(value)
+            elif kind == DRAFTS:
+                shard.outcomes.open[name] = json.loads(value)
             elif kind == ROW:
                 shard.rows[name] = self._learner.new_row(json.loads(value))
                 shard.values[name] = shard.rows[name].published()
@@ -96,6 +99,8 @@ class ShardCheckpoints:
             name = session_id.encode()
             pending[_key(p, SESSION, name)] = _json(state.to_json()) if state else None
             pending[_key(p, LATEST, name)] = _json(latest) if latest else None
+            drafts = shard.outcomes.open.get(session_id)
+            pending[_key(p, DRAFTS, name)] = _json(drafts) if drafts else None
         for cluster in shard.dirty_clusters:
             pending[_key(p, ROW, cluster.encode())] = _json(shard.rows[cluster].to_json())
         if shard.dirty_clusters:

@@ -21,6 +21,7 @@ import math
 import time
 from typing import Callable, Iterable
 
+from stream.core import estimates
 from stream.core.learning.cluster import MODEL_NAMES
 from stream.core.learning.prequential import Score, WindowedScore
 
@@ -28,7 +29,7 @@ from stream.core.learning.prequential import Score, WindowedScore
 LATENCY_BOUNDS_MS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700,
                      1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 30_000, 60_000)
 COUNTERS = ("events_in", "recommendations", "cold_recommendations", "dead_letters",
-            "repeats_skipped", "served_scored", "served_followed")
+            "repeats_skipped", "served_scored", "served_followed", "outcomes")
 VARIANT_COUNTERS = ("page_views", "sessions", "explored", "served_scored", "served_followed")
 WINDOW_S = 60      # latency percentiles over the last minute
 RATE_S = 10        # events per second over the last ten seconds
@@ -77,8 +78,10 @@ class WorkerMetrics:
     :meth:`scored`; a timer calls :meth:`snapshot` once a second.
     """
 
-    def __init__(self, worker: str, clock: Callable[[], float] = time.time):
-        self.worker, self.clock = worker, clock
+    def __init__(self, worker: str, clock: Callable[[], float] = time.time,
+                 control: str | None = None, window_s: float = 600.0):
+        self.worker, self.clock, self.control = worker, clock, control
+        self.outcomes = estimates.WindowedTally(window_s, clock)
         self.started = clock()
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.latency = Histogram()
@@ -127,6 +130,12 @@ class WorkerMetrics:
         counts["served_scored"] += 1
         counts["served_followed"] += followed
 
+    def outcome(self, outcome: dict) -> None:
+        """A served recommendation's outcome (:mod:`stream.core.outcomes`), at its session's
+        end."""
+        self.counters["outcomes"] += 1
+        self.outcomes.add(outcome)
+
     def served_from(self, age_ms: int | None) -> None:
         """A recommendation was computed from snapshots ``age_ms`` old (None: none yet)."""
         if age_ms is not None:
@@ -152,6 +161,9 @@ class WorkerMetrics:
             "latest": dict(self.latest),
             "snapshot_age_ms": self._take_snapshot_age(),
             "variants": {name: dict(counts) for name, counts in self.variants.items()},
+            "experiment": {"control": self.control, "window_s": self.outcomes.window_s,
+                           "total": self.outcomes.total.sums,
+                           "window": self.outcomes.window()},
             **(gauges or {}),
         }
 
@@ -200,6 +212,7 @@ def merge(snapshots: Iterable[dict], now: float | None = None) -> dict:
         "rates": {name: round(sum(s["rates"][name] for s in live), 2) for name in COUNTERS},
         "served": _served(live),
         "variants": _variants(live),
+        "experiment": _experiment(live),
         "snapshot_age_ms": max((s["snapshot_age_ms"] for s in live
                                 if s.get("snapshot_age_ms") is not None), default=None),
         "latency_ms": {"window_s": WINDOW_S, "count": window.count,
@@ -242,6 +255,17 @@ def _variants(live: list[dict]) -> dict[str, dict]:
         scored = counts["served_scored"]
         counts["hit_rate"] = round(counts["served_followed"] / scored, 4) if scored else None
     return dict(sorted(total.items()))
+
+
+def _experiment(live: list[dict]) -> dict:
+    """The experiment's figures over the outcomes of every live worker, in total and over
+    the window (:func:`stream.core.estimates.figures`)."""
+    parts = [s["experiment"] for s in live if "experiment" in s]
+    control = next((p["control"] for p in parts if p["control"]), None)
+    return {"control": control,
+            "window_s": parts[0]["window_s"] if parts else None,
+            **{part: estimates.figures(estimates.merged(p[part] for p in parts), control)
+               for part in ("total", "window")}}
 
 
 def _worker_row(snap: dict, now: float) -> dict:
@@ -289,6 +313,7 @@ _HELP = {
     "repeats_skipped": "page views delivered again after they were answered and checkpointed",
     "served_scored": "recommendations whose session moved on (scored for served HR@k)",
     "served_followed": "of those, the session's next page was among the recommended clusters",
+    "outcomes": "outcomes of served recommendations published (at their session's end)",
 }
 
 
@@ -337,6 +362,7 @@ def prometheus_text(merged: dict, values: dict) -> str:
     out.metric("variant_served_hit_rate", "gauge", "served HR@k per experiment variant",
                [({"variant": name}, counts["hit_rate"])
                 for name, counts in merged["variants"].items() if counts["hit_rate"] is not None])
+    _experiment_metrics(out, merged["experiment"])
     if merged["snapshot_age_ms"] is not None:
         out.metric("snapshot_age_ms", "gauge", "age of the oldest snapshot a recommendation "
                    "was served from in the last second (ms)", [({}, merged["snapshot_age_ms"])])
@@ -356,6 +382,35 @@ def prometheus_text(merged: dict, values: dict) -> str:
     out.metric("mean_page_value", "gauge", "mean page value over visited clusters",
                [({}, values["mean_page_value"])])
     return out.text()
+
+
+def _experiment_metrics(out: "_Exposition", experiment: dict) -> None:
+    """Per variant its means, per target its off-policy estimates: each with its 95 %
+    interval (``bound``: mean, low, high), in total and over the window."""
+    bounds = ("mean", "low", "high")
+    arms, offpolicy, ess = [], [], []
+    for part in ("total", "window"):
+        for name, arm in experiment[part]["variants"].items():
+            arms += [({"variant": name, "metric": metric, "window": part, "bound": b}, m[b])
+                     for metric, m in arm.items() if metric != "vs_control"
+                     for b in bounds if m[b] is not None]
+        for target, parts in experiment[part]["offpolicy"].items():
+            for reward in estimates.REWARDS:
+                found = parts.get(reward)
+                if found is None:
+                    continue
+                offpolicy += [({"target": target, "reward": reward, "estimator": e,
+                                "window": part, "bound": b}, found[e][b])
+                              for e in ("ips", "snips", "dr") for b in bounds
+                              if found[e][b] is not None]
+                if reward == "hit":
+                    ess.append(({"target": target, "window": part}, found["ess"]))
+    out.metric("variant_outcome", "gauge", "per experiment variant, from its outcomes: "
+               "hit_rate, followed_value, value_per_session, conversion (95 % interval)", arms)
+    out.metric("offpolicy_estimate", "gauge", "per target variant, off-policy from the "
+               "exploring variants' logged propensities (95 % interval)", offpolicy)
+    out.metric("offpolicy_effective_sample_size", "gauge",
+               "effective sample size of the off-policy weights, per target variant", ess)
 
 
 class _Exposition:

@@ -93,10 +93,9 @@ def test_a_move_never_made_gains_nothing():
 def test_the_greedy_default_publishes_its_ranking_with_propensity_one():
     model = _model([("bags", "cart")] * 3 + [("bags", "shoes")] * 5)
     row = _row({"cart": 9.0, "shoes": 1.0})
-    items, fallback, _, explored = recommend(row, model, {"history": ["home", "bags"]}, "home",
-                                             VALUES, CONFIG)
-    assert [i["cluster"] for i in items] == ["cart", "shoes"] and not explored
-    assert {(i["propensity"], i["slot_propensity"]) for i in items} == {(1.0, 1.0)}
+    served = recommend(row, model, {"history": ["home", "bags"]}, "home", VALUES, CONFIG)
+    assert [i["cluster"] for i in served.items] == ["cart", "shoes"] and not served.explored
+    assert {(i["propensity"], i["slot_propensity"]) for i in served.items} == {(1.0, 1.0)}
 
 
 def test_each_variant_policy_ranks_from_its_own_source():
@@ -125,3 +124,26 @@ def test_an_exploring_variant_shows_candidates_with_their_propensities_and_repea
                                                      explorer, ids=("s", f"s-{n}")).items)
              for n in range(40)}
     assert len(lists) == 6  # every ordered pair of the three candidates
+
+
+def test_logging_propensities_are_those_the_variant_shows_its_items_with():
+    model = _model([("bags", "cart")] * 3 + [("bags", "shoes")] * 5 + [("bags", "bags")] * 2)
+    row, x = _row({"cart": 9.0, "shoes": 1.0, "bags": 2.0}), {"history": ["home", "bags"]}
+    served = recommend(row, model, x, "home", VALUES, CONFIG, Variant("e", epsilon=0.3),
+                       ids=("s", "s-1"))
+    top = [i["cluster"] for i in recommend(row, model, x, "home", VALUES, CONFIG).items]
+    assert {c: served.propensity_of(c) for c in ("bags", "cart", "shoes", "shop")} == {
+        c: (round(0.7 + 0.3 * 2 / 3, 6) if c in top else round(0.3 * 2 / 3, 6))
+        for c in ("bags", "cart", "shoes")} | {"shop": 0.0}  # not a candidate
+    assert sum(served.propensity_of(c) for c in served.candidates) == pytest.approx(2)
+    for item in served.items:
+        assert served.propensity_of(item["cluster"]) == item["propensity"]
+
+
+def test_variants_of_one_page_view_share_the_models_candidates():
+    model = _model([("bags", "cart")] * 3 + [("bags", "shoes")] * 5)
+    row, x, sources = _row({"cart": 9.0, "shoes": 1.0}), {"history": ["home", "bags"]}, {}
+    gain = recommend(row, model, x, "home", VALUES, CONFIG, sources=sources)
+    relevance = recommend(row, model, x, "home", VALUES, CONFIG, Variant("r", "relevance"),
+                          sources=sources)
+    assert list(sources) == ["model"] and gain.candidates == relevance.candidates

@@ -151,7 +151,8 @@ async def test_a_shard_behind_the_next_offset_is_caught_up_from_the_log(app, mon
     assert agents.shards.ready[0].rows["home"].markov.counts == {"cart": 1}
 
 
-async def test_each_session_is_served_its_variant_and_the_shadow_is_logged(app, monkeypatch):
+async def test_each_session_is_served_its_variant_and_the_counterfactuals_are_logged(
+        app, monkeypatch):
     experiment = Experiment((Variant("gain", share=0.5), Variant("explore", share=0.5,
                                                                     epsilon=1.0),
                              Variant("popular", policy="popular", shadow=True)))
@@ -168,10 +169,32 @@ async def test_each_session_is_served_its_variant_and_the_shadow_is_logged(app, 
     by_session = {}
     for rec in published:
         by_session.setdefault(rec.session_id, set()).add(rec.variant)
-        assert set(rec.shadows) == {"popular"}
-        if rec.variant == "explore" and rec.items:
-            assert rec.explored and all(0 < item.propensity <= 1 for item in rec.items)
+        if rec.variant == "explore":  # it explores: every other variant's list is logged
+            assert set(rec.counterfactuals) == {"gain", "popular"}
+            logged = {item["cluster"]: item["logging_propensity"]
+                      for items in rec.counterfactuals.values() for item in items}
+            for item in rec.items:
+                assert 0 < item.propensity <= 1
+                assert logged.get(item.cluster, item.propensity) == item.propensity
         else:
+            assert set(rec.counterfactuals) == {"popular"}
             assert not rec.explored and all(item.propensity == 1.0 for item in rec.items)
     assert by_session == {s: {experiment.assign(s).name} for s in sessions}
     assert {v for names in by_session.values() for v in names} == {"gain", "explore"}
+    assert all(rec.explored for rec in published if rec.variant == "explore" and rec.items)
+
+
+async def test_an_ended_session_publishes_the_outcome_of_each_recommendation(app):
+    with patch.object(agents, "_produce", new=AsyncMock()) as produce:
+        async with agents.serve.test_context() as agent:
+            for hit, page in enumerate(["/home", "/basket.html", "/home"]):
+                await agent.put(view(hit + 1, page, "s", hit * 10), key=b"s")
+            await agent.put(view(9, "/home", "s", 7200), key=b"s")  # 2 h later: a new session
+    served = {rec.event_id: rec for rec in recommendations(produce)}
+    outcomes = [json.loads(raw) for key, raw in produced(produce, agents._outcomes)]
+    assert [o["event_id"] for o in outcomes] == ["s-1", "s-2", "s-3"]
+    for outcome, went in zip(outcomes, ["cart", "home", "(exit)"]):
+        shown = [item.cluster for item in served[outcome["event_id"]].items]
+        assert outcome["next"] == went and outcome["followed"] == (went in shown)
+        assert [item["cluster"] for item in outcome["items"]] == shown
+    assert agents.metrics.counters["outcomes"] == 3

@@ -83,7 +83,7 @@ def test_merge_sums_live_workers_and_leaves_out_silent_ones():
     assert merged["counters"] == {"events_in": 7, "recommendations": 7,
                                   "cold_recommendations": 0, "dead_letters": 2,
                                   "repeats_skipped": 0, "served_scored": 7,
-                                  "served_followed": 4}
+                                  "served_followed": 4, "outcomes": 0}
     assert merged["served"]["scored"] == 7 and merged["served"]["hit_rate"] == round(4 / 7, 4)
     assert merged["snapshot_age_ms"] == 200  # the oldest among the live workers
     assert merged["accuracy"]["river"]["total"]["events"] == 7
