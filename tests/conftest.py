@@ -14,6 +14,7 @@ import pytest
 os.environ.setdefault("PAGEPILOT_DATA_DIR", tempfile.mkdtemp(prefix="pagepilot-tests-"))
 
 from stream.config import Settings
+from stream.tools.processes import run_config
 from tests.unavailable import unavailable
 
 _runs = itertools.count()
@@ -35,17 +36,17 @@ def kafka_bootstrap():
 def run_settings(kafka_bootstrap, tmp_path):
     """Settings of an isolated run on the shared broker: its own topics, app id and state."""
     def make(**changes) -> Settings:
-        run_id = f"t{os.getpid()}-{int(time.time())}-{next(_runs)}"
-        base = Settings.from_env()
-        config = dataclasses.replace(
-            base, bootstrap_servers=kafka_bootstrap, app_id=f"pagepilot-{run_id}",
-            data_dir=str(tmp_path / run_id), pageviews_topic=f"{run_id}.pageviews",
-            snapshots_topic=f"{run_id}.snapshots", recommendations_topic=f"{run_id}.recommendations",
-            dead_letter_topic=f"{run_id}.pageviews.dlq", metrics_topic=f"{run_id}.metrics",
-            broker_session_timeout_s=10.0,
-            web_port=_free_port())
-        return dataclasses.replace(config, **changes)
+        return isolated_settings(kafka_bootstrap, tmp_path, **changes)
     return make
+
+
+def isolated_settings(kafka_bootstrap: str, directory, **changes) -> Settings:
+    """Settings of a run of its own on ``kafka_bootstrap``, its state under ``directory``."""
+    run_id = f"t{os.getpid()}-{int(time.time())}-{next(_runs)}"
+    config = run_config(Settings.from_env(), run_id, str(directory / run_id))
+    return dataclasses.replace(config, bootstrap_servers=kafka_bootstrap,
+                               broker_session_timeout_s=10.0, web_port=_free_port(),
+                               **changes)
 
 
 def _free_port() -> int:
