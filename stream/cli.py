@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_input_arguments(evaluate)
     evaluate.add_argument("--model", help="River model (default: PAGEPILOT_MODEL)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--experiment", metavar="FILE",
+                          help="serve each session under its variant of FILE (TOML, "
+                               "docs/experiments.md) and report the experiment's figures")
     evaluate.set_defaults(run=_evaluate)
 
     recs = commands.add_parser("recommendations", help="print recommendations from the topic")
@@ -104,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="replay rate in events/s (0: as fast as possible)")
     demo.add_argument("--stay", action="store_true",
                       help="keep the worker and its dashboard running until Ctrl-C")
+    demo.add_argument("--experiment", nargs="?", const="bundled", metavar="FILE",
+                      help="run an A/B/shadow experiment: the variants of FILE (TOML, "
+                           "docs/experiments.md), or without FILE the bundled one")
     demo.set_defaults(run=_demo)
 
     bench = commands.add_parser(
@@ -230,15 +236,17 @@ def _evaluate(args, _extra) -> int:
     from producers.replay import ReplayStats
     from stream.config import settings
     from stream.core.evaluate import evaluate
+    from stream.core.experiments import Experiment
 
     config = settings()
     learning = config.learning()
     if args.model:
         learning = dataclasses.replace(learning, model=args.model)
+    experiment = Experiment.from_toml(args.experiment) if args.experiment else None
     stats = ReplayStats()
     views, _count = _read_input(args, stats)
     report = evaluate(views, learning, config.clusterer(),
-                      config.session_timeout_s)
+                      config.session_timeout_s, experiment=experiment)
     report["rows_rejected"] = stats.rejected
     if args.json:
         print(json.dumps(report))
@@ -252,6 +260,12 @@ def _evaluate(args, _extra) -> int:
     recommended = report["recommended"]
     print(f"the policy recommends {recommended['distinct_clusters']:,} distinct clusters in "
           f"{recommended['distinct_lists']:,} distinct lists (per cluster: --json)")
+    if experiment is not None:
+        from consumers.watch import experiment_lines
+        print(f"experiment {args.experiment}, over the outcomes of every session:")
+        for line in experiment_lines({"control": experiment.served[0].name,
+                                      "total": report["experiment"]}):
+            print(f"  {line}")
     return 0
 
 
@@ -315,7 +329,7 @@ def _watch(args, _extra) -> int:
 def _demo(args, _extra) -> int:
     from stream.tools.demo import run_demo
     return run_demo(sessions=args.sessions, seed=args.seed, max_rate=args.max_rate or None,
-                    stay=args.stay)
+                    stay=args.stay, experiment=args.experiment)
 
 
 def _bench(args, _extra) -> int:

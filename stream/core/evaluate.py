@@ -6,6 +6,9 @@ terminal steps learned). Beside the worker's model and baselines, ``pagepilot ev
 scores the field's session-based baselines (:mod:`stream.core.learning.baselines`) on the same
 transitions, predict then learn, so a user sees the standard comparison on their own data,
 and counts what the policy would recommend on every page view (:class:`Recommended`).
+With an experiment, every page view is served under its session's variant and the
+outcomes of the sessions are summed as the worker sums them (:mod:`stream.core.estimates`):
+the A/B/n figures and the off-policy estimates on a user's own file, without Kafka.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import collections
 import time
 from typing import Iterable
 
+from stream.core import estimates
 from stream.core.clusters import PageClusterer
+from stream.core.experiments import Experiment
 from stream.core.learning.baselines import SessionKNN, sequential_rules
 from stream.core.learning.cluster import MODEL_NAMES, ClusterLearner, ClusterValue, LearningConfig
 from stream.core.learning.prequential import Score, WindowedScore, rank_of
 from stream.core.models import EXIT, PageView, Step
-from stream.core.policy import recommend
+from stream.core.outcomes import outcome_draft
+from stream.core.policy import recommend_under
 from stream.core.sessions import expired
 from stream.core.shard import Shard
 
@@ -31,7 +37,9 @@ class StreamEvaluator:
 
     def __init__(self, config: LearningConfig, clusterer: PageClusterer,
                  session_timeout_s: float = 1800.0, window: int = 1000,
-                 compare: bool = False):
+                 compare: bool = False, experiment: Experiment | None = None):
+        self.experiment = experiment or Experiment.single()  # greedy default policy
+        self.tally = estimates.Tally() if experiment else None  # the outcomes, when given
         self.baselines = {name: make() for name, make in BASELINES.items()} if compare else {}
         self.recommended = Recommended() if compare else None
         self.windows = {name: WindowedScore(window) for name in (*MODEL_NAMES, *self.baselines)}
@@ -66,16 +74,31 @@ class StreamEvaluator:
         if self.baselines:
             self._score_baselines(view, cluster)
         step = self.shard.apply(view, cluster, offset=self.events, ingest_time=0)
-        if self.recommended is not None:
-            self.recommended.add(step.cluster, self._recommend(step))
+        if self.recommended is not None or self.tally is not None:
+            items = self._recommend(step)
+            if self.recommended is not None:
+                self.recommended.add(step.cluster, items)
+        self._tally_closed()
 
     def _recommend(self, step: Step) -> tuple[str, ...]:
-        """The clusters the worker would recommend for the step (one shard: its own rows)."""
+        """The clusters the worker would recommend for the step (one shard: its own rows),
+        drafted for its outcome when an experiment runs."""
         shard, config = self.shard, self.learner.config
         row = shard.rows.get(step.cluster) or self.learner.new_row()
-        items = recommend(row, shard.model, step.features or {}, step.cluster, shard.values,
-                          config).items
-        return tuple(item["cluster"] for item in items)
+        variant, served, counterfactuals = recommend_under(
+            self.experiment, row, shard.model, step.features or {}, step.cluster,
+            shard.values, config, (step.session_id, step.event_id))
+        if self.tally is not None:
+            record = {"event_id": step.event_id, "sequence": step.sequence,
+                      "variant": variant.name, "cluster": step.cluster,
+                      "items": served.items, "counterfactuals": counterfactuals}
+            shard.outcomes.served(step.session_id, outcome_draft(record, variant.epsilon, row))
+        return tuple(item["cluster"] for item in served.items)
+
+    def _tally_closed(self) -> None:
+        for outcome in self.shard.take_closed():
+            if self.tally is not None:
+                self.tally.add(outcome)
 
     def _score_baselines(self, view: PageView, cluster: str) -> None:
         """Each baseline ranks the page view's cluster from its session so far, then learns
@@ -94,6 +117,7 @@ class StreamEvaluator:
     def close_sessions(self) -> None:
         """End the sessions still open (their terminal steps learned)."""
         self.shard.close_all()
+        self._tally_closed()
 
     def report(self, seconds: float) -> dict:
         models = {}
@@ -109,6 +133,9 @@ class StreamEvaluator:
             "events_per_s": round(self.events / seconds) if seconds else None,
             "model": self.learner.config.model, "models": models,
             **({"recommended": self.recommended.report()} if self.recommended else {}),
+            **({"experiment": estimates.figures(
+                self.tally.sums, control=self.experiment.served[0].name)}
+               if self.tally is not None else {}),
             "page_value": {c: round(v.page_value, 2) for c, v in self.values.items()
                            if v.page_value},
             "value": {c: round(v.value, 2) for c, v in self.values.items()},
@@ -116,9 +143,12 @@ class StreamEvaluator:
 
 
 def evaluate(views: Iterable[PageView], config: LearningConfig, clusterer: PageClusterer,
-             session_timeout_s: float = 1800.0, progress=None) -> dict:
-    """Run the learning code over ``views`` (in event-time order); return the report."""
-    evaluator = StreamEvaluator(config, clusterer, session_timeout_s, compare=True)
+             session_timeout_s: float = 1800.0, progress=None,
+             experiment: Experiment | None = None) -> dict:
+    """Run the learning code over ``views`` (in event-time order); return the report (with
+    the ``experiment``'s figures from the outcomes of its sessions, when given)."""
+    evaluator = StreamEvaluator(config, clusterer, session_timeout_s, compare=True,
+                                experiment=experiment)
     started = time.perf_counter()
     for view in views:
         evaluator.learn_one(view)

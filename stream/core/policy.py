@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Mapping, NamedTuple
 
-from stream.core.experiments import Variant, explore, shown_propensity
+from stream.core.experiments import Experiment, Variant, explore, shown_propensity
 from stream.core.learning.cluster import ClusterRow, ClusterValue, LearningConfig, popular_ranking
 from stream.core.learning.nextpage import NextPageModel
 from stream.core.models import EXIT
@@ -151,3 +151,24 @@ def recommend(row: ClusterRow, model: NextPageModel, features: dict, current: st
     k = min(config.top_k, len(proba))
     return Recommended(items, fallback, version, explored, tuple(proba),
                        tuple(list(scored)[:k]), variant.epsilon)
+
+
+def recommend_under(experiment: Experiment, row: ClusterRow, model: NextPageModel,
+                    features: dict, current: str, values: Mapping[str, ClusterValue],
+                    config: LearningConfig, ids: tuple[str, str]
+                    ) -> tuple[Variant, Recommended, dict[str, list[dict]]]:
+    """A page view under ``experiment``: its session's variant, what that variant shows,
+    and the ``counterfactuals``: what each variant it logs
+    (:meth:`~stream.core.experiments.Experiment.counterfactual_to`) would have shown, each
+    item with its own propensity and its *logging propensity* under the served variant."""
+    variant, sources = experiment.assign(ids[0]), {}
+
+    def under(v: Variant) -> Recommended:
+        return recommend(row, model, features, current, values, config, v, ids, sources)
+    served = under(variant)
+    counterfactuals = {
+        other.name: [{"cluster": item["cluster"], "propensity": item["propensity"],
+                      "logging_propensity": served.propensity_of(item["cluster"])}
+                     for item in under(other).items]
+        for other in experiment.counterfactual_to(variant)}
+    return variant, served, counterfactuals

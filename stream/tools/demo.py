@@ -7,6 +7,7 @@ summary, and everything it started stopped again (also on Ctrl-C).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import time
@@ -18,14 +19,23 @@ from producers.generator import generate
 from producers.malformed import malformed_messages
 from producers.replay import Pacing, make_producer, replay
 from stream.config import Settings, settings
+from stream.core.experiments import Experiment
 from stream.tools.processes import embedded_broker, run_config, worker_running
 from stream.tools.progress import Progress
 
 
+BUNDLED_EXPERIMENT = Path(__file__).with_name("demo_experiment.toml")
+
+
 def run_demo(sessions: int, seed: int, max_rate: float | None,
-             malformed: int = 24, timeout_s: float = 600.0, stay: bool = False) -> int:
+             malformed: int = 24, timeout_s: float = 600.0, stay: bool = False,
+             experiment: str | None = None) -> int:
     base = settings()
     run_id = f"demo-{int(time.time())}"
+    if experiment:
+        experiment = str(BUNDLED_EXPERIMENT if experiment == "bundled" else experiment)
+        Experiment.from_toml(experiment)  # a bad file stops the demo before anything starts
+        base = dataclasses.replace(base, experiment=experiment)
     with tempfile.TemporaryDirectory(prefix="pagepilot-demo-") as tmp:
         config = run_config(base, run_id, tmp)
         with embedded_broker(config), worker_running(config, Path(tmp)):
@@ -40,6 +50,8 @@ def run_demo(sessions: int, seed: int, max_rate: float | None,
                                       progress=Progress("recommendations", total=len(events)))
                 _print_summary(tally, stats, len(events), malformed, done)
                 _print_scores(worker_scores(config))
+                if experiment:
+                    _print_experiment(config, experiment)
             finally:
                 tally.stop()
             if stay:
@@ -148,6 +160,32 @@ def worker_scores(config: Settings) -> dict:
     url = f"http://{config.web_host}:{config.web_port}/api/scores/"
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)
+
+
+def settled_metrics(config: Settings, quiet_s: float = 3.0, timeout_s: float = 30.0) -> dict:
+    """The worker's merged metrics once its outcome count has not moved for ``quiet_s``."""
+    url = f"http://{config.web_host}:{config.web_port}/api/metrics"
+    deadline, last, since = time.monotonic() + timeout_s, None, time.monotonic()
+    while True:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            figures = json.load(response)
+        count = figures["counters"]["outcomes"]
+        if count != last:
+            last, since = count, time.monotonic()
+        if time.monotonic() - since >= quiet_s or time.monotonic() > deadline:
+            return figures
+        time.sleep(0.5)
+
+
+def _print_experiment(config: Settings, path: str) -> None:
+    figures = settled_metrics(config)
+    print(f"\nExperiment ({path}), from the outcomes of the sessions that ended "
+          f"({figures['counters']['outcomes']:,} recommendations):")
+    for line in experiment_lines(figures["experiment"], figures["variants"]):
+        print(f"  {line}")
+    print("  A replay's visitors do not react to what is shown: the arms differ in HR@k and "
+          "followed value,\n  value per session and conversion only by chance "
+          "(docs/experiments.md).")
 
 
 def _print_scores(scores: dict) -> None:

@@ -30,7 +30,7 @@ from stream.config import settings
 from stream.core.learning.cluster import ClusterLearner
 from stream.core.models import DeadLetter, PageView, Step
 from stream.core.outcomes import outcome_draft
-from stream.core.policy import POLICY_NAMES, recommend
+from stream.core.policy import POLICY_NAMES, recommend_under
 from stream.core.shard import Shard
 from stream.core.validation import InvalidEvent, parse_pageview
 from stream.worker.app import app
@@ -219,19 +219,10 @@ def _recommend(step: Step, shard: Shard) -> tuple[dict, dict]:
     """The policy over the merged snapshots, with this shard's next-page model: a
     :class:`~stream.core.models.Recommendation` as plain JSON values, and the draft of
     its outcome (:mod:`stream.core.outcomes`)."""
-    row, values = merged.row(step.cluster), merged.values()
-    variant, ids, sources = experiment.assign(step.session_id), (step.session_id,
-                                                                  step.event_id), {}
-
-    def under(v):
-        return recommend(row, shard.model, step.features or {}, step.cluster, values,
-                         learner.config, v, ids, sources)
-    served = under(variant)
-    counterfactuals = {
-        other.name: [{"cluster": item["cluster"], "propensity": item["propensity"],
-                      "logging_propensity": served.propensity_of(item["cluster"])}
-                     for item in under(other).items]
-        for other in experiment.counterfactual_to(variant)}
+    row = merged.row(step.cluster)
+    variant, served, counterfactuals = recommend_under(
+        experiment, row, shard.model, step.features or {}, step.cluster, merged.values(),
+        learner.config, (step.session_id, step.event_id))
     now = _ms(time.time())
     snapshot_ms = merged.published_ms(step.cluster)
     metrics.served_from(None if snapshot_ms is None else now - snapshot_ms)

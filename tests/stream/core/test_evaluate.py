@@ -11,6 +11,7 @@ from producers.generator import generate, write_sample
 from stream.config import Settings
 from stream.core.clusters import ClusterRule, PageClusterer
 from stream.core.evaluate import StreamEvaluator, evaluate
+from stream.core.experiments import Experiment, Variant
 from stream.core.learning.cluster import ClusterLearner
 from stream.core.models import EXIT, PageView
 from stream.core.policy import rank
@@ -35,6 +36,22 @@ def test_report_shape_and_sane_figures():
     recommended = report["recommended"]  # every page view's recommendation, counted
     assert sum(c["page_views"] for c in recommended["clusters"].values()) == report["events"]
     assert recommended["distinct_lists"] >= len(recommended["clusters"]) > 5
+
+
+def test_an_experiment_over_a_file_accounts_for_every_page_view():
+    experiment = Experiment((Variant("explore", share=0.5, epsilon=0.3),
+                             Variant("markov", policy="markov", share=0.5),
+                             Variant("shadow", policy="markov", shadow=True)))
+    report = evaluate(generate(600, seed=5), CONFIG, PageClusterer.default(),
+                      experiment=experiment)
+    variants, offpolicy = report["experiment"]["variants"], report["experiment"]["offpolicy"]
+    assert sum(arm["hit_rate"]["n"] for arm in variants.values()) == report["events"]
+    assert sum(arm["value_per_session"]["n"] for arm in variants.values()) == len(
+        {view.session_id for view in generate(600, seed=5)})
+    assert set(offpolicy) == {"markov", "shadow"}  # estimated from the exploring arm
+    assert offpolicy["markov"] == offpolicy["shadow"]  # one policy, the same estimate
+    assert offpolicy["markov"]["hit"]["ips"]["n"] == variants["explore"]["hit_rate"]["n"]
+    assert "vs_control" in variants["markov"] and "vs_control" not in variants["explore"]
 
 
 def test_the_same_events_give_the_same_figures_from_any_file_format(tmp_path):
