@@ -96,9 +96,9 @@ class StreamEvaluator:
         return tuple(item["cluster"] for item in served.items)
 
     def _tally_closed(self) -> None:
-        for outcome in self.shard.take_closed():
+        for outcomes in self.shard.take_closed():
             if self.tally is not None:
-                self.tally.add(outcome)
+                self.tally.add_session(outcomes)
 
     def _score_baselines(self, view: PageView, cluster: str) -> None:
         """Each baseline ranks the page view's cluster from its session so far, then learns

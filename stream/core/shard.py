@@ -52,7 +52,7 @@ class Shard:
         self.sessions: dict[str, SessionState] = {}
         self.latest: dict[str, dict] = {}  # session id -> its latest recommendation
         self.outcomes = SessionOutcomes()  # what followed each recommendation served
-        self.closed: list[dict] = []  # outcomes of ended sessions, not yet taken
+        self.closed: list[list[dict]] = []  # outcomes of ended sessions, not yet taken
         self.rows: dict[str, ClusterRow] = {}
         self.model: NextPageModel = learner.new_model()
         self.values: dict[str, ClusterValue] = {}  # this shard's own, for Q-targets
@@ -73,7 +73,7 @@ class Shard:
                                ingest_time=ingest_time, timeout_ms=self.timeout_ms,
                                partition=self.partition)
         if before is not None and state.hits == 1:  # the old session timed out: ended
-            self.closed += self.outcomes.close(session_id, ingest_time)
+            self._ended(session_id, ingest_time)
         reached = self.values.get(cluster)
         self.outcomes.viewed(session_id, cluster, view.revenue,
                              reached.page_value if reached else 0.0)
@@ -87,10 +87,15 @@ class Shard:
         self.offset = offset
         return next(step for step in steps if step.serve)
 
-    def take_closed(self) -> list[dict]:
-        """The outcomes of the sessions that ended since the last call."""
+    def take_closed(self) -> list[list[dict]]:
+        """The outcomes of each session that ended since the last call."""
         closed, self.closed = self.closed, []
         return closed
+
+    def _ended(self, session_id: str, ingest_time: int) -> None:
+        outcomes = self.outcomes.close(session_id, ingest_time)
+        if outcomes:
+            self.closed.append(outcomes)
 
     def skip(self, offset: int) -> None:
         """An input offset with nothing to learn (a dead-lettered message)."""
@@ -133,7 +138,7 @@ class Shard:
         for index, session_id in enumerate(session_ids, start=first_index):
             state = self.sessions.pop(session_id)
             self.latest.pop(session_id, None)
-            self.closed += self.outcomes.close(session_id, ingest_time)
+            self._ended(session_id, ingest_time)
             self.dirty_sessions.add(session_id)
             self.learn(exit_step(session_id, state, ingest_time,
                                  source=[self.partition, offset, index]))

@@ -160,9 +160,10 @@ async def _answer(shard: Shard, message) -> None:
     try:
         data, ended = _serve_one(shard, message)
         await _produce(_recommendations, message.key, _json(data))
-        for outcome in ended:
-            metrics.outcome(outcome)
-            await _produce(_outcomes, outcome["event_id"].encode(), _json(outcome))
+        for outcomes in ended:
+            metrics.session_ended(outcomes)
+            for outcome in outcomes:
+                await _produce(_outcomes, outcome["event_id"].encode(), _json(outcome))
     except InvalidEvent as exc:
         shard.skip(message.offset)
         await _dead_letter(message, str(exc))
@@ -173,9 +174,9 @@ async def _answer(shard: Shard, message) -> None:
         await _dead_letter(message, f"internal error: {exc!r}")
 
 
-def _serve_one(shard: Shard, message) -> tuple[dict, list[dict]]:
+def _serve_one(shard: Shard, message) -> tuple[dict, list[list[dict]]]:
     """Learn from the page view, then recommend: the Recommendation as plain JSON values,
-    and the outcomes of the sessions that this page view ended."""
+    and the outcomes of each session that this page view ended."""
     view = _valid_pageview(message.key, message.value)
     previous = shard.latest.get(view.session_id)
     step = shard.apply(view, _cluster_of(view), offset=message.offset,

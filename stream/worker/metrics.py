@@ -130,11 +130,10 @@ class WorkerMetrics:
         counts["served_scored"] += 1
         counts["served_followed"] += followed
 
-    def outcome(self, outcome: dict) -> None:
-        """A served recommendation's outcome (:mod:`stream.core.outcomes`), at its session's
-        end."""
-        self.counters["outcomes"] += 1
-        self.outcomes.add(outcome)
+    def session_ended(self, outcomes: list[dict]) -> None:
+        """A session ended: the outcomes of its recommendations (:mod:`stream.core.outcomes`)."""
+        self.counters["outcomes"] += len(outcomes)
+        self.outcomes.add_session(outcomes)
 
     def served_from(self, age_ms: int | None) -> None:
         """A recommendation was computed from snapshots ``age_ms`` old (None: none yet)."""

@@ -30,7 +30,7 @@ def test_a_session_that_times_out_yields_one_outcome_per_recommendation():
     _serve(shard, _view("s", 3, 2, revenue=25.0), "shoes", 2, ["cart"])
     assert shard.take_closed() == []
     _serve(shard, _view("s", 4, 90), "home", 3, ["bags"])  # a new session, same id
-    closed = shard.take_closed()
+    [closed] = shard.take_closed()  # one session ended
     assert [(o["event_id"], o["next"], o["followed"], o["revenue_after"], o["opens_session"])
             for o in closed] == [("s-1", "bags", True, 25.0, True),
                                  ("s-2", "shoes", False, 25.0, False),
@@ -44,12 +44,13 @@ def test_a_page_view_delivered_again_changes_no_outcome():
     _serve(shard, _view("s", 2, 1, revenue=5.0), "bags", 1, ["cart"])
     assert _serve(shard, _view("s", 2, 1, revenue=5.0), "bags", 1, ["cart"]) is None
     shard.close_all()
-    assert [(o["event_id"], o["revenue_after"]) for o in shard.take_closed()] == [
-        ("s-1", 5.0), ("s-2", 0.0)]
+    [outcomes] = shard.take_closed()
+    assert [(o["event_id"], o["revenue_after"]) for o in outcomes] == [("s-1", 5.0), ("s-2", 0.0)]
 
 
 def test_quiet_sessions_are_closed_by_the_sweep_of_another_session():
     shard = Shard(0, ClusterLearner(LearningConfig()), TIMEOUT)
     _serve(shard, _view("quiet", 1, 0), "home", 1, ["bags"])
     _serve(shard, _view("busy", 1, 60), "home", SWEEP_EVERY, ["bags"])  # sweeps at this offset
-    assert [o["session_id"] for o in shard.take_closed()] == ["quiet"]
+    assert [[o["session_id"] for o in outcomes] for outcomes in shard.take_closed()] == [
+        ["quiet"]]
