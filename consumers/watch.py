@@ -2,7 +2,8 @@
 
 Reads a worker's ``/api/metrics`` and ``/api/network`` (figures of the whole cluster) about
 once a second and draws them with rich: throughput, latency, lag, accuracy of the model and
-the baselines, the busiest page clusters with their recommended next page, and the latest
+the baselines, the experiment's variants and off-policy estimates (their totals, with 95 %
+intervals), the busiest page clusters with their recommended next page, and the latest
 recommendations.
 """
 
@@ -18,6 +19,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from stream.core import estimates
+
 
 def fetch(base_url: str, timeout_s: float = 5.0) -> tuple[dict, dict]:
     """The metrics and the network, from a worker at ``base_url``."""
@@ -29,8 +32,8 @@ def fetch(base_url: str, timeout_s: float = 5.0) -> tuple[dict, dict]:
 
 def render(metrics: dict, network: dict, top: int = 8) -> Group:
     """One frame of the view."""
-    return Group(_header(metrics), _flow(metrics), _accuracy(metrics), _lag(metrics),
-                 _clusters(network, top), _recent(metrics))
+    return Group(_header(metrics), _flow(metrics), _accuracy(metrics), _experiment(metrics),
+                 _lag(metrics), _clusters(network, top), _recent(metrics))
 
 
 def watch(base_url: str, interval_s: float = 1.0, once: bool = False,
@@ -89,6 +92,97 @@ def _accuracy(m: dict) -> Table:
                       f"{window['hr5']:.3f}", f"{window['mrr']:.3f}", f"{total['events']:,}",
                       f"{total['hr3']:.3f}")
     return table
+
+
+ARM_METRICS = (("hit_rate", "served HR@k", 3), ("value_per_session", "value / session", 2),
+               ("conversion", "conversion", 3))
+ESTIMATORS = (("ips", "IPS"), ("snips", "SNIPS"), ("dr", "DR"))
+
+
+def experiment_lines(experiment: dict, variants: dict | None = None,
+                     part: str = "total") -> list[str]:
+    """The experiment's comparison as lines of plain text (``/api/metrics``' ``experiment``
+    section, or any dict with its ``control`` and ``part``): per served variant its
+    sessions, its outcomes and the means of its served HR@k, value per session and
+    conversion with their 95 % intervals, and on the line below the difference to the
+    control (``*`` where its interval excludes zero); then per off-policy target its
+    support, the logged page views, its hit rate by IPS, SNIPS and DR, and the ESS.
+
+    ``variants`` (``/api/metrics``' per-variant counters) adds the variants served whose
+    sessions have not ended yet and counts the sessions where they start; without it a
+    variant's sessions are those with an outcome.
+    """
+    control, figures = experiment["control"], experiment[part]
+    arms = figures["variants"]
+    names = sorted({*(variants or {}), *arms}, key=lambda name: (name != control, name))
+    compare = len(names) > 1
+    # a metric's cells end in its mark: " *" where significant, else "  " (so they align)
+    rows = [("variant", "sessions", "outcomes", *(f"{label}  " for _, label, _ in ARM_METRICS))]
+    for name in names:
+        arm = arms.get(name, {})
+        if variants is not None:
+            sessions = variants.get(name, {}).get("sessions", 0)
+        else:
+            sessions = arm.get("value_per_session", {}).get("n", 0)
+        rows.append((f"{name} (control)" if compare and name == control else name,
+                     f"{sessions:,}", f"{arm.get('hit_rate', {}).get('n', 0):,}",
+                     *(_interval(arm.get(metric), digits) + "  "
+                       for metric, _, digits in ARM_METRICS)))
+        if compare and name != control:
+            differences = arm.get("vs_control", {})
+            rows.append((f"  Δ to {control}", "", "", *(
+                _interval(differences.get(metric), digits, signed=True)
+                + (" *" if metric in differences and estimates.significant(differences[metric])
+                   else "  ")
+                for metric, _, digits in ARM_METRICS)))
+    lines = _aligned(rows)
+    offpolicy = figures["offpolicy"]
+    if offpolicy:
+        rows = [("off-policy hit rate", "support", "logged",
+                 *(label for _, label in ESTIMATORS), "ESS")]
+        for target, estimate in offpolicy.items():
+            hit = estimate.get("hit", {})
+            rows.append((target,
+                         "-" if estimate["support"] is None else f"{estimate['support']:.0%}",
+                         f"{hit.get('ips', {}).get('n', 0):,}",
+                         *(_interval(hit.get(key), 3) for key, _ in ESTIMATORS),
+                         "-" if hit.get("ess") is None else f"{hit['ess']:,.0f}"))
+        lines += _aligned(rows)
+    else:
+        lines.append("off-policy: no targets" + (
+            " yet (they come from exploring variants' ended sessions)" if compare
+            else " (the other variants and shadows of an experiment file)"))
+    lines.append("means with 95 % intervals" + (
+        "; Δ: difference to the control, * where its interval excludes 0" if compare else ""))
+    return lines
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """Columns padded to their widest cell: the first left-aligned, the others right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                      for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+            for row in rows]
+
+
+def _experiment(m: dict) -> Group:
+    experiment = m.get("experiment")
+    if not experiment:
+        return Group()
+    return Group(Text(f"Experiment, total (control {experiment['control'] or '-'})",
+                      style="table.title"),
+                 Text("\n".join(experiment_lines(experiment, m["variants"]))))
+
+
+def _interval(m: dict | None, digits: int, signed: bool = False) -> str:
+    """``0.412 [0.398, 0.426]``: a mean and its 95 % interval, ``-`` where not known yet."""
+    if m is None or m["mean"] is None:
+        return "-"
+    def number(x):
+        if x is None:
+            return "-"
+        return ("+" if signed and x > 0 else "") + f"{x:.{digits}f}"
+    return f"{number(m['mean'])} [{number(m['low'])}, {number(m['high'])}]"
 
 
 def _lag(m: dict) -> Table:

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from consumers.tally import Tally
+from consumers.watch import experiment_lines
 from producers.generator import generate
 from producers.malformed import malformed_messages
 from producers.replay import Pacing, make_producer, replay

@@ -1,12 +1,17 @@
 """The live dashboard in headless Chromium, the Prometheus endpoint and `pagepilot watch`,
-against a real worker fed by a replay through the broker."""
+against a real worker fed by a replay through the broker; and the dashboard's experiment
+panel on an A/B/n test's figures answered in place of a worker."""
 
+import importlib.resources
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,6 +21,7 @@ from producers.replay import Pacing, make_producer, replay
 from stream.core.clusters import PageClusterer
 from stream.kafka import admin
 from stream.tools.processes import WorkerProcess
+from stream.worker.metrics import WorkerMetrics, merge
 
 pytestmark = pytest.mark.integration
 
@@ -81,9 +87,149 @@ def test_dashboard_updates_and_shows_the_network_and_its_recommendations(
     assert first_row[0] in clusters and first_row[0] != "home"
     assert "home:" in page.text_content("#page-info")
 
+    _experiment_panel_shows_the_default_policy(page)
     page.screenshot(path=str(artifacts_dir / "dashboard.png"), full_page=True)
+    page.locator("#experiment").screenshot(path=str(artifacts_dir / "dashboard-experiment.png"))
     assert errors == []
     assert worker.alive()
+
+
+INTERVAL = re.compile(r"^(-?\d+\.\d+) \[(-?\d+\.\d+), (-?\d+\.\d+)\]$")
+
+
+def _experiment_panel_shows_the_default_policy(page) -> None:
+    """No experiment file: one row, the default policy's, with its counters at once and its
+    served HR@k with an interval once sessions ended (the replay's event time moves past
+    the session timeout within seconds); no difference to a control, no off-policy target."""
+    row = page.locator("#experiment-variants tbody tr")
+    assert row.count() == 1 and row.get_attribute("data-variant") == "default"
+    page.wait_for_function("""() => {
+        const hit = window.pagepilot.history.at(-1).experiment.total.variants.default?.hit_rate;
+        return hit !== undefined && hit.low !== null;
+    }""", timeout=90_000)
+    shown = page.evaluate("""() => ({
+        metrics: window.pagepilot.history.at(-1),
+        cells: [...document.querySelectorAll('#experiment-variants tbody tr td')]
+                 .map(td => td.textContent)})""")
+    m, cells = shown["metrics"], shown["cells"]
+    counts, arm = m["variants"]["default"], m["experiment"]["total"]["variants"]["default"]
+    assert cells[0] == "default" and m["experiment"]["control"] == "default"
+    assert cells[1:5] == [f"{counts['sessions']:,}", f"{counts['page_views']:,}",
+                          f"{counts['explored']:,}", f"{arm['hit_rate']['n']:,}"]
+    assert counts["sessions"] > 0 and counts["explored"] > 0  # PAGEPILOT_EXPLORATION 5 %
+    hit = INTERVAL.match(cells[5])  # served HR@k: mean [low, high]
+    assert hit, cells[5]
+    for text, key in zip(hit.groups(), ("mean", "low", "high")):
+        assert float(text) == pytest.approx(arm["hit_rate"][key], abs=0.0006)
+    assert 0 < float(hit[1]) < 1 and float(hit[2]) < float(hit[1]) < float(hit[3])
+    for text in cells[6:8]:  # value per session, conversion: an interval, or one session's mean
+        assert INTERVAL.match(text) or re.match(r"^-?\d+\.\d+ \[–, –\]$", text), text
+    assert page.locator("#experiment .delta").count() == 0  # nothing to compare with
+    assert not page.locator("#experiment-offpolicy").is_visible()
+    assert "No off-policy targets" in page.text_content("#experiment-offpolicy-none")
+
+    window = page.locator('#experiment-part button[data-part="window"]')
+    assert window.text_content() == "last 600 s"
+    window.click()
+    assert window.get_attribute("aria-pressed") == "true"
+    assert INTERVAL.match(row.locator("td").nth(5).text_content())  # all outcomes are recent
+    page.locator('#experiment-part button[data-part="total"]').click()
+    assert window.get_attribute("aria-pressed") == "false"
+
+
+WEB = Path(__file__).parents[2] / "stream" / "worker" / "web"
+PLOTLY = importlib.resources.files("plotly") / "package_data" / "plotly.min.js"
+
+
+def test_experiment_panel_compares_the_variants_to_the_control(browser_page, artifacts_dir):
+    """An A/B/n test's figures (gain, the control, explores; relevance; markov served but no
+    session ended yet), answered to the dashboard in place of a worker: means with their
+    intervals, the differences to the control marked where significant, the off-policy
+    target, and the window toggle."""
+    page, errors = browser_page
+    metrics = json.dumps(_ab_test_metrics())
+
+    def answer(route):
+        name = route.request.url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        if name == "metrics":
+            return route.fulfill(body=metrics, content_type="application/json")
+        if name == "network":
+            return route.fulfill(json={"nodes": [], "edges": []})
+        if name == "dashboard":
+            return route.fulfill(path=WEB / "dashboard.html", content_type="text/html")
+        if name == "plotly.min.js":
+            return route.fulfill(body=PLOTLY.read_bytes(), content_type="text/javascript")
+        return route.fulfill(path=WEB / name)
+
+    page.route("http://pagepilot.test/**", answer)
+    page.goto("http://pagepilot.test/dashboard/")
+    page.wait_for_function("window.pagepilot.polls >= 1", timeout=30_000)
+    assert page.text_content("#experiment-info") == "control: gain; 3 served variants"
+    rows = page.locator("#experiment-variants tbody tr")
+    assert [r.get_attribute("data-variant") for r in rows.all()] == ["gain", "markov", "relevance"]
+    gain, markov, relevance = (_row(page, "#experiment-variants", n) for n in range(3))
+    # total: gain's 20 early misses and 100 recent page views, 60 followed
+    assert gain[:6] == ["gain (control)", "20", "100", "0", "120", "0.500 [0.411, 0.589]"]
+    assert markov[1:] == ["1", "1", "0", "0", "–Δ –", "–Δ –", "–Δ –"]
+    assert relevance[5] == "0.400 [0.304, 0.496]Δ -0.100 [-0.231, +0.031]"  # not significant
+    assert relevance[7] == "0.000 [0.000, 0.000]Δ -0.100 [-0.231, +0.031]"
+    assert page.locator("#experiment .delta.significant").count() == 0
+    assert _row(page, "#experiment-offpolicy", 0) == [
+        "relevance", "100 %", "100", "1.200 [1.008, 1.392]", "0.600 [0.504, 0.696]",
+        "1.200 [1.008, 1.392]", "100"]
+
+    page.click('#experiment-part button[data-part="window"]')  # the last 600 s: recent only
+    gain, _, relevance = (_row(page, "#experiment-variants", n) for n in range(3))
+    assert gain[4:6] == ["100", "0.600 [0.504, 0.696]"]
+    significant = page.locator("#experiment .delta.significant")
+    assert significant.count() == 1 and "down" in significant.get_attribute("class")
+    assert relevance[5] == "0.400 [0.304, 0.496]Δ -0.200 [-0.336, -0.064] ▼"
+    page.locator("#experiment").screenshot(path=str(artifacts_dir / "dashboard-ab-test.png"))
+    assert errors == []
+
+
+def _ab_test_metrics() -> dict:
+    clock = _Clock()
+    metrics = WorkerMetrics("w1", clock=clock, control="gain", window_s=600.0)
+    for _ in range(20):  # long ago: out of the window
+        metrics.outcome(_outcome("gain", followed=False, opens=False))
+    clock.now = 1000.0
+    logged = {"relevance": [{"cluster": "bags", "logging_propensity": 0.5}]}
+    for variant, followed_of_100, epsilon in (("gain", 60, 0.5), ("relevance", 40, 0.0)):
+        for n in range(100):  # 20 sessions of 5 page views; 2 of gain's sessions buy for 50
+            _served(metrics, variant, f"{variant}-{n // 5}", n % 5 + 1)
+            metrics.outcome(_outcome(variant, n < followed_of_100, n % 5 == 0,
+                                     50.0 if variant == "gain" and n in (0, 5) else 0.0,
+                                     epsilon, logged if epsilon else None))
+    _served(metrics, "markov", "m", 1)
+    return merge([metrics.snapshot()], now=clock.now) | {
+        "values": {"mean_q": 0.0, "mean_page_value": 0.0, "clusters_visited": 0}}
+
+
+class _Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _served(metrics, variant, session_id, sequence):
+    metrics.recommended({"session_id": session_id, "event_id": f"{session_id}-{sequence}",
+                         "sequence": sequence, "variant": variant, "explored": False,
+                         "cluster": "home", "cold": False, "fallback": None, "items": [],
+                         "ingest_time": 0, "publish_time": 1})
+
+
+def _outcome(variant, followed, opens, revenue=0.0, epsilon=0.0, counterfactuals=None):
+    return {"variant": variant, "epsilon": epsilon, "next": "bags" if followed else "home",
+            "items": [{"cluster": "bags", "propensity": 0.5 if epsilon else 1.0}],
+            "followed": followed, "revenue_after": revenue, "opens_session": opens,
+            "session_revenue": revenue, "counterfactuals": counterfactuals or {},
+            "expected": {}}
+
+
+def _row(page, table: str, index: int) -> list[str]:
+    return page.locator(f"{table} tbody tr").nth(index).locator("td").all_text_contents()
 
 
 def _chart_state(page) -> dict:
@@ -127,7 +273,8 @@ def test_prometheus_endpoint_and_terminal_view(live_worker):
                            capture_output=True, text=True, timeout=60,
                            env={**os.environ, "COLUMNS": "160"})
     assert watch.returncode == 0, watch.stderr
-    for heading in ("page views in", "Next-page accuracy", "Consumer lag", "Busiest page clusters",
-                    "Latest recommendations", config.pageviews_topic):
+    for heading in ("page views in", "Next-page accuracy", "Experiment, total (control default",
+                    "Consumer lag", "Busiest page clusters", "Latest recommendations",
+                    config.pageviews_topic):
         assert heading in watch.stdout
     assert worker.alive()

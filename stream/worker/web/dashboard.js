@@ -8,7 +8,8 @@ const HISTORY = 300;            // points kept per chart (5 minutes)
 const MODELS = ["river", "markov", "popular"];
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
 
-const state = { polls: 0, history: [], network: null, selected: "", clickBound: false };
+const state = { polls: 0, history: [], network: null, selected: "", clickBound: false,
+                experimentPart: "total" };  // experiment panel: "total" or "window"
 window.pagepilot = state;  // for the browser test and curious people
 
 // ---------------------------------------------------------------- helpers
@@ -106,6 +107,116 @@ function drawCharts(m) {
   }));
   Plotly.react("chart-lag", bars, layout("Consumer lag per partition", "messages",
                                          { barmode: "group" }), PLOT_CONFIG);
+}
+
+// ---------------------------------------------------------------- experiment
+
+const ARM_METRICS = [["hit_rate", 3], ["value_per_session", 2], ["conversion", 3]];  // [name, digits]
+const ESTIMATORS = ["ips", "snips", "dr"];
+
+function signed(value, digits) {  // "+0.000" for a small positive value, so its sign shows
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return (value > 0 ? "+" : value < 0 ? "-" : "") + fmt(Math.abs(value), digits);
+}
+
+// A mean with its 95 % interval: "0.412 [0.398, 0.426]" ("–" for what is not known yet).
+function interval(m, digits, format = fmt) {
+  if (!m || m.mean === null || m.mean === undefined) return "–";
+  return `${format(m.mean, digits)} [${format(m.low, digits)}, ${format(m.high, digits)}]`;
+}
+
+function significant(d) {  // as stream.core.estimates.significant: the interval excludes zero
+  return d.low !== null && d.low !== undefined && (d.low > 0 || d.high < 0);
+}
+
+function intervalCell(row, m, digits) {
+  const td = cell(row, interval(m, digits), true);
+  if (m && m.n) td.title = `n ${fmt(m.n)}` + (m.se === null ? "" : `, standard error ${fmt(m.se, digits + 1)}`);
+  return td;
+}
+
+// A variant's mean with its interval, and below it its difference to the control.
+function armCell(row, m, d, digits, isControl) {
+  const td = intervalCell(row, m, digits);
+  td.replaceChildren();
+  const mean = document.createElement("div");
+  mean.className = "mean";
+  mean.textContent = interval(m, digits);
+  td.append(mean);
+  if (isControl) return td;
+  const delta = document.createElement("div");
+  delta.className = "delta";
+  delta.textContent = `Δ ${interval(d, digits, signed)}`;
+  if (d && significant(d)) {
+    const up = d.low > 0;
+    delta.classList.add("significant", up ? "up" : "down");
+    delta.textContent += up ? " ▲" : " ▼";
+    delta.title = "its 95 % interval excludes zero";
+  }
+  td.append(delta);
+  return td;
+}
+
+// The served variants: the control first, then the others by name.
+function servedVariants(m, figures) {
+  const names = new Set([...Object.keys(m.variants), ...Object.keys(figures.variants)]);
+  const control = m.experiment.control;
+  return [...names].sort((a, b) => (b === control) - (a === control) || a.localeCompare(b));
+}
+
+function drawExperiment(m) {
+  const exp = m.experiment;
+  if (!exp) return;
+  const part = state.experimentPart, figures = exp[part];
+  const windowButton = document.querySelector('#experiment-part [data-part="window"]');
+  windowButton.textContent = exp.window_s === null ? "window" : `last ${fmt(exp.window_s)} s`;
+  for (const button of document.querySelectorAll("#experiment-part button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.part === part));
+  }
+  const names = servedVariants(m, figures);
+  const single = names.length <= 1;
+  document.getElementById("experiment-info").textContent =
+    exp.control === null ? "no figures from a worker yet"
+    : single ? `one policy only (${exp.control}): its figures, nothing to compare them with`
+    : `control: ${exp.control}; ${names.length} served variants`;
+
+  const body = document.querySelector("#experiment-variants tbody");
+  body.replaceChildren();
+  for (const name of names) {
+    const counts = m.variants[name] || {}, arm = figures.variants[name] || {};
+    const isControl = name === exp.control;
+    const row = body.insertRow();
+    row.dataset.variant = name;
+    if (isControl) row.className = "control";
+    cell(row, isControl && !single ? `${name} (control)` : name);
+    for (const key of ["sessions", "page_views", "explored"]) cell(row, fmt(counts[key]), true);
+    cell(row, fmt(arm.hit_rate ? arm.hit_rate.n : 0), true);
+    for (const [metric, digits] of ARM_METRICS) {
+      armCell(row, arm[metric], (arm.vs_control || {})[metric], digits, isControl);
+    }
+  }
+
+  const targets = Object.entries(figures.offpolicy);
+  const offTable = document.getElementById("experiment-offpolicy");
+  offTable.hidden = targets.length === 0;
+  document.getElementById("experiment-offpolicy-none").textContent = targets.length ? ""
+    : single ? "No off-policy targets: they are the other variants and the shadows of an " +
+               "experiment file, estimated from the logs of an exploring variant."
+    : "No off-policy estimates yet: they come from the page views of exploring variants " +
+      "(epsilon > 0) once their sessions end.";
+  const offBody = offTable.querySelector("tbody");
+  offBody.replaceChildren();
+  for (const [target, estimate] of targets) {
+    const hit = estimate.hit || {};
+    const row = offBody.insertRow();
+    row.dataset.target = target;
+    cell(row, target);
+    cell(row, estimate.support === null ? "–" : `${fmt(100 * estimate.support)} %`, true);
+    cell(row, fmt(hit.ips ? hit.ips.n : 0), true);
+    for (const estimator of ESTIMATORS) intervalCell(row, hit[estimator], 3);
+    const ess = cell(row, fmt(hit.ess), true);
+    if (hit.mean_weight !== undefined) ess.title = `mean weight ${fmt(hit.mean_weight, 3)}`;
+  }
 }
 
 // ---------------------------------------------------------------- network
@@ -235,6 +346,7 @@ async function poll() {
     state.history.push({ ...m, time: new Date(m.time * 1000) });
     if (state.history.length > HISTORY) state.history.shift();
     drawKpis(m);
+    drawExperiment(m);
     drawCharts(m);
     drawFeed(m);
     if (state.polls % NETWORK_EVERY === 0) drawNetwork(await getJSON("/api/network"));
@@ -249,4 +361,10 @@ async function poll() {
 }
 
 document.getElementById("page-select").addEventListener("change", e => showPage(e.target.value));
+for (const button of document.querySelectorAll("#experiment-part button")) {
+  button.addEventListener("click", () => {
+    state.experimentPart = button.dataset.part;
+    if (state.history.length) drawExperiment(state.history[state.history.length - 1]);
+  });
+}
 poll();
