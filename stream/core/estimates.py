@@ -52,7 +52,7 @@ import math
 
 Z = 1.959964  # two-sided 95 %
 REWARDS = ("hit", "value")  # off-policy: went to the item next; that times revenue after
-ARM_METRICS = ("hit_rate", "followed_value", "value_per_session", "conversion")
+SHARES = ("hit_rate", "conversion")  # means of 0/1: their error is never below a binomial's
 
 
 class Tally:
@@ -139,14 +139,15 @@ def figures(sums: dict, control: str | None = None) -> dict:
     """Estimates with intervals from a tally's sums: per served variant its means (and,
     beside the ``control`` variant, their difference to it); per target its off-policy
     estimates."""
-    variants = {name: {metric: _estimate(m) for metric, m in sorted(arm.items())}
+    variants = {name: {metric: _estimate(m, metric in SHARES)
+                       for metric, m in sorted(arm.items())}
                 for name, arm in sorted(sums.get("variants", {}).items())}
     base = sums.get("variants", {}).get(control)
     if base is not None:
         for name, arm in sums["variants"].items():
             if name != control:
                 variants[name]["vs_control"] = {
-                    metric: _difference(m, base[metric])
+                    metric: _difference(m, base[metric], metric in SHARES)
                     for metric, m in sorted(arm.items()) if metric in base}
     offpolicy = {}
     for target, parts in sorted(sums.get("offpolicy", {}).items()):
@@ -178,25 +179,32 @@ def _add_into(total: dict, sums: dict) -> None:
             total[key] = total.get(key, 0) + value
 
 
-def _estimate(m: dict) -> dict:
+def _estimate(m: dict, share: bool = False) -> dict:
     """The ratio of the sums, its session-clustered standard error and 95 % interval;
-    ``n`` is the page views (or sessions) it is the mean of, ``sessions`` their sessions."""
+    ``n`` is the page views (or sessions) it is the mean of, ``sessions`` their sessions.
+    A ``share`` (a mean of 0/1) has at least the standard error of a binomial with two
+    successes and two failures added (Agresti and Caffo 2000), so an arm that has seen no
+    conversion yet is not certain of a rate of 0."""
     k, x = m["k"], m["x"]
+    n = int(x) if float(x).is_integer() else round(x, 6)  # SNIPS: the sum of the weights
     if not k or x <= 0:
-        return {"n": round(x, 6), "sessions": k, "mean": None, "se": None, "low": None,
+        return {"n": n, "sessions": k, "mean": None, "se": None, "low": None,
                 "high": None}
     ratio = m["y"] / x
     if k < 2:
-        return {"n": round(x, 6), "sessions": k, "mean": round(ratio, 6), "se": None,
+        return {"n": n, "sessions": k, "mean": round(ratio, 6), "se": None,
                 "low": None, "high": None}
     spread = max(m["yy"] - 2 * ratio * m["xy"] + ratio * ratio * m["xx"], 0.0)
     se = math.sqrt(spread * k / (k - 1)) / x
-    return {"n": round(x, 6), "sessions": k, "mean": round(ratio, 6), "se": round(se, 6),
+    if share:
+        adjusted = (m["y"] + 2) / (x + 4)
+        se = max(se, math.sqrt(adjusted * (1 - adjusted) / (x + 4)))
+    return {"n": n, "sessions": k, "mean": round(ratio, 6), "se": round(se, 6),
             "low": round(ratio - Z * se, 6), "high": round(ratio + Z * se, 6)}
 
 
-def _difference(m: dict, base: dict) -> dict:
-    a, b = _estimate(m), _estimate(base)
+def _difference(m: dict, base: dict, share: bool = False) -> dict:
+    a, b = _estimate(m, share), _estimate(base, share)
     if a["se"] is None or b["se"] is None:
         return {"mean": None, "low": None, "high": None}
     mean, se = a["mean"] - b["mean"], math.hypot(a["se"], b["se"])

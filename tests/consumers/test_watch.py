@@ -56,11 +56,15 @@ def _ab_test() -> dict:
     metrics = WorkerMetrics("w1", clock=lambda: 1000.0, control="gain")
     logged = {"relevance": [{"cluster": "bags", "logging_propensity": 0.5}]}
     for variant, followed_of_100, epsilon in (("gain", 60, 0.5), ("relevance", 40, 0.0)):
+        session = []
         for n in range(100):  # 20 sessions of 5 page views; 2 of gain's sessions buy for 50
             _served(metrics, variant, f"{variant}-{n // 5}", n % 5 + 1)
-            metrics.outcome(_outcome(variant, n < followed_of_100, n % 5 == 0,
-                                     50.0 if variant == "gain" and n in (0, 5) else 0.0,
-                                     epsilon, logged if epsilon else None))
+            session.append(_outcome(variant, n < followed_of_100, n % 5 == 0,
+                                    50.0 if variant == "gain" and n < 10 else 0.0,
+                                    epsilon, logged if epsilon else None))
+            if len(session) == 5:
+                metrics.session_ended(session)
+                session = []
     _served(metrics, "markov", "m", 1)  # its session has not ended: no outcome
     return merge([metrics.snapshot()], now=1000.0)
 
@@ -74,24 +78,26 @@ def test_experiment_lines_compare_the_variants_to_the_control_and_show_offpolicy
     lines = experiment_lines(merged["experiment"], merged["variants"])
     assert [_cells(line) for line in lines[:6]] == [
         ["variant", "sessions", "outcomes", "served HR@k", "value / session", "conversion"],
-        # 60 of 100 followed: 0.6 +- 1.96 sqrt(0.24 / 100); 2 of 20 sessions bought for 50:
-        # 5 +- 1.96 sqrt(225 / 20) a session, 0.1 +- 1.96 sqrt(0.09 / 20) converted
-        ["gain (control)", "20", "100", "0.600 [0.504, 0.696]", "5.00 [-1.57, 11.57]",
-         "0.100 [-0.031, 0.231]"],
+        # 60 of 100 followed, the first 12 sessions all 5 times, the others never: the
+        # interval is the sessions' (0.6 +- 1.96 sqrt(0.24 / 20 * 20 / 19)), not the page
+        # views'; 2 of 20 sessions bought for 50: 5 +- 1.96 sqrt(225 / 19) a session
+        ["gain (control)", "20", "100", "0.600 [0.380, 0.820]", "5.00 [-1.74, 11.74]",
+         "0.100 [-0.049, 0.249]"],
         ["markov", "1", "0", "-", "-", "-"],  # served, nothing known yet
         ["Δ to gain", "-", "-", "-"],
-        ["relevance", "20", "100", "0.400 [0.304, 0.496]", "0.00 [0.00, 0.00]",
-         "0.000 [0.000, 0.000]"],
-        # -0.2 +- 1.96 sqrt(2 * 0.0024): its interval excludes zero; the others do not
-        ["Δ to gain", "-0.200 [-0.336, -0.064] *", "-5.00 [-11.57, +1.57]",
-         "-0.100 [-0.231, +0.031]"]]
+        # no conversion among 20 sessions: a share's error is at least a binomial's with
+        # two successes and two failures added
+        ["relevance", "20", "100", "0.400 [0.180, 0.620]", "0.00 [0.00, 0.00]",
+         "0.000 [-0.111, 0.111]"],
+        ["Δ to gain", "-0.200 [-0.512, +0.112]", "-5.00 [-11.74, +1.74]",
+         "-0.100 [-0.286, +0.086]"]]
     assert len({line.index("]") for line in lines[1:6:4]}) == 1  # the columns are aligned
     assert [_cells(line) for line in lines[6:8]] == [
         ["off-policy hit rate", "support", "logged", "IPS", "SNIPS", "DR", "ESS"],
         # gain's 100 logged views: bags shown with p = 0.5, followed 60 times, weight 2 each:
         # IPS 60 rewards of 1 / 0.5; SNIPS 120 / 200; DR = IPS (no reward model); ESS 200^2 / 400
-        ["relevance", "100%", "100", "1.200 [1.008, 1.392]", "0.600 [0.504, 0.696]",
-         "1.200 [1.008, 1.392]", "100"]]
+        ["relevance", "100%", "100", "1.200 [0.759, 1.641]", "0.600 [0.380, 0.820]",
+         "1.200 [0.759, 1.641]", "100"]]
     assert "* where its interval excludes 0" in lines[-1]
 
 
@@ -101,18 +107,18 @@ def test_experiment_lines_without_counters_count_the_sessions_with_an_outcome():
     lines = experiment_lines({"control": "gain", "total": experiment["total"]})
     assert [_cells(line)[:3] for line in lines[1:3]] == [["gain (control)", "20", "100"],
                                                        ["relevance", "20", "100"]]
-    assert _cells(lines[3])[1] == "-0.200 [-0.336, -0.064] *"
+    assert _cells(lines[3])[1] == "-0.200 [-0.512, +0.112]"
 
 
 def test_experiment_lines_of_the_default_policy_alone_show_its_figures():
     metrics = WorkerMetrics("w1", clock=lambda: 1000.0, control="default")
     for n in range(4):
         _served(metrics, "default", "s", n + 1)
-        metrics.outcome(_outcome("default", n != 1, opens=n == 0))
+    metrics.session_ended([_outcome("default", n != 1, opens=n == 0) for n in range(4)])
     merged = merge([metrics.snapshot()], now=1000.0)
     lines = experiment_lines(merged["experiment"], merged["variants"])
     # 3 of 4 followed; one session: its mean, no interval yet
-    assert _cells(lines[1]) == ["default", "1", "4", "0.750 [0.326, 1.174]", "0.00 [-, -]",
+    assert _cells(lines[1]) == ["default", "1", "4", "0.750 [-, -]", "0.00 [-, -]",
                                 "0.000 [-, -]"]
     assert "Δ" not in "\n".join(lines) and "(control)" not in lines[1]
     assert lines[2].startswith("off-policy: no targets")

@@ -119,6 +119,16 @@ def test_intervals_widen_when_a_sessions_page_views_go_together():
     assert a["se"] == pytest.approx(b["se"] * math.sqrt(10), rel=0.15)
 
 
+def test_an_arm_without_conversions_is_not_certain_of_a_rate_of_zero():
+    tally = Tally()
+    for i in range(200):
+        tally.add_session([_outcome("control", revenue=float(i % 50 == 0))])
+        tally.add_session([_outcome("none")])
+    none = figures(tally.sums, control="control")["variants"]["none"]
+    assert none["conversion"]["mean"] == 0.0 and none["conversion"]["se"] > 0
+    assert not significant(none["vs_control"]["conversion"])  # 0 of 200 against 4 of 200
+
+
 def test_tallies_of_workers_and_buckets_add_up():
     one, two, both = Tally(), Tally(), Tally()
     for i in range(10):
