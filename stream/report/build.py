@@ -16,6 +16,7 @@ from stream.report.decisions import Decisions, first_followable
 from stream.report.from_kafka import published_summary
 from stream.report.impact import ALL_ESTIMATORS, ImpactSettings, estimate_impact
 from stream.report.learned import accuracy_over_time, learn
+from stream.report.logged import ESTIMATED, propensities_note
 from stream.tools.progress import Progress
 
 # Pages of the visitor's own order (bundled cluster rules): never where a recommendation leads.
@@ -54,13 +55,18 @@ def build_report(views: Iterable[PageView], n_sessions: int, config: LearningCon
                  clusterer: PageClusterer, options: ReportOptions, *, source: str,
                  session_timeout_s: float = 1800.0, total: int | None = None,
                  published: list[Recommendation] | None = None,
-                 input_counts: dict | None = None, err=None) -> dict:
+                 input_counts: dict | None = None, logged_experiment: dict | None = None,
+                 from_topics: bool = False, err=None) -> dict:
     """Learn, freeze, record, estimate; return the report (see docs/report.md).
 
     ``published`` are the recommendations a running system published for these page views
     (from its topic), compared with the frozen policy's; None when there is no system.
     ``input_counts`` (rejected rows and the like) are shown with the input; progress goes
-    to ``err`` (standard error by default).
+    to ``err`` (standard error by default). ``logged_experiment`` is the section of the
+    system's outcomes (:func:`stream.report.logged.logged_experiment`; None when the input
+    is not the topics, ``from_topics`` False, or the outcomes topic had no records).
+    ``propensities`` says whether the report holds estimates made with logged
+    propensities (``"logged"``) or with estimated ones only (``"estimated"``).
     """
     err = err or sys.stderr
     progress = Progress("report: learning", total=total, stream=err)
@@ -73,10 +79,13 @@ def build_report(views: Iterable[PageView], n_sessions: int, config: LearningCon
                         stream=err)
     impact = estimate_impact(d, options.impact, progress=lambda done: progress.update(
         done * len(d.state), f"{done} of {options.impact.resamples} resamples"))
+    impact["propensities"] = ESTIMATED  # the visitors' own moves, estimated per state
     progress.close()
     followed = [first_followable(items, set(not_followed)) for items in run.views.recommended]
     return {
         "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "propensities": (logged_experiment or {}).get("propensities", ESTIMATED),
+        "propensities_note": propensities_note(logged_experiment, from_topics),
         "input": {"source": source, "sessions": n_sessions, "page_views": run.final["events"]}
         | (input_counts or {}),
         "parts": {"learning_sessions": run.learning_sessions,
@@ -95,6 +104,7 @@ def build_report(views: Iterable[PageView], n_sessions: int, config: LearningCon
         | {"weights_degenerate_from": degenerate_from(impact)},
         "assumptions": assumptions(options, not_followed, impact),
         "published": None if published is None else published_summary(published, run.views),
+        "logged_experiment": logged_experiment,
     }
 
 
@@ -150,8 +160,9 @@ def assumptions(options: ReportOptions, not_followed: tuple[str, ...], impact: d
         "the pages viewed before a purchase; a policy is credited with the purchases it brings "
         "about, never with the page value of the pages it leads to. The model gives a purchase "
         "the mean revenue of logged purchases on that page cluster.",
-        f"Propensities are estimated, not known: the logging policy is the visitors' own "
-        f"behaviour, estimated per state from the logged moves. IPS, SNIPS and DR are only as "
+        f"In the estimated impact, propensities are estimated, not known: the logging policy "
+        f"is the visitors' own behaviour, estimated per state from the logged moves. IPS, "
+        f"SNIPS and DR there are only as "
         f"unbiased as those estimates. Cumulative weights are clipped at "
         f"{impact['clip']:.0f}; the share of sessions clipped and the effective sample size "
         f"are shown with the estimates.",

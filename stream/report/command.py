@@ -7,6 +7,7 @@ top: the learning code, numpy and matplotlib are loaded when the report runs.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 
@@ -16,8 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory for index.html, the PNG figures and report.json "
                              "(default: %(default)s)")
     parser.add_argument("--from-topics", action="store_true",
-                        help="read the page views and recommendations topics of the "
-                             "configured system instead of a file")
+                        help="read the page views, recommendations and outcomes topics "
+                             "of the configured system instead of a file")
+    parser.add_argument("--control", metavar="VARIANT",
+                        help="with --from-topics: the control variant of the logged "
+                             "experiment (default: the experiment file's first served "
+                             "variant, else 'default', else the variant with most outcomes)")
     parser.add_argument("--plant", metavar="SOURCE>TARGET[:CONVERSION]",
                         help="generated sessions only: plant a high-value path (visitors "
                              "who go from SOURCE to TARGET buy with probability CONVERSION, "
@@ -56,17 +61,41 @@ def run(args) -> int:
                             impact=ImpactSettings(rhos=tuple(args.rho), retain=args.retain,
                                                   resamples=args.resamples, clip=args.clip,
                                                   seed=args.seed))
+    if args.control and not args.from_topics:
+        raise ValueError("--control applies to --from-topics (the logged experiment of the "
+                         "system's outcomes topic)")
     views, n_sessions, source, published, counts = _input(args, config)
+    logged = _logged_experiment(args, config) if args.from_topics else None
     report = build_report(views, n_sessions, config.learning(),
                           config.clusterer(), options, source=source,
                           session_timeout_s=config.session_timeout_s,
                           total=len(views) if isinstance(views, list) else None,
-                          published=published, input_counts=counts)
+                          published=published, input_counts=counts,
+                          logged_experiment=logged, from_topics=args.from_topics)
     page = write_report(report, Path(args.output))
     print(f"wrote {page} (figures and report.json beside it) in "
           f"{time.monotonic() - started:.1f}s")
     print(_headline(report))
+    from stream.report.logged import headline
+    print(headline(report["logged_experiment"], report["propensities_note"]))
     return 0
+
+
+def _logged_experiment(args, config) -> dict | None:
+    """The Logged experiment section from the outcomes topic; None when it has no records."""
+    from stream.report.from_kafka import read_outcomes
+    from stream.report.logged import logged_experiment
+
+    outcomes, counts = read_outcomes(config)
+    if not outcomes:
+        if counts["records"]:
+            print(f"pagepilot report: none of the {counts['records']:,} records of topic "
+                  f"{config.outcomes_topic} is an outcome; they are left out", file=sys.stderr)
+        return None
+    order = () if args.control or not config.experiment else tuple(
+        variant.name for variant in config.experiments().served)
+    return logged_experiment(outcomes, args.control, order, counts=counts,
+                             source=f"topic {config.outcomes_topic} on {config.bootstrap}")
 
 
 def _input(args, config):
@@ -106,7 +135,8 @@ def _headline(report: dict) -> str:
     rho = rows["model"]["rho"]
     figures = ", ".join(f"{name} {row['uplift']:+.2f} [{row['uplift_low']:+.2f}, "
                         f"{row['uplift_high']:+.2f}]" for name, row in rows.items())
-    return (f"value per session: logged ${logged:.2f}; uplift at rho={rho:g} "
+    return (f"estimated impact (estimated propensities): value per session: logged "
+            f"${logged:.2f}; uplift at rho={rho:g} "
             f"({100 * impact['level']:.0f}% interval): {figures}")
 
 

@@ -1,9 +1,12 @@
-"""The report of a running system: its page views and published recommendations, read
-from its Kafka topics without a consumer group (so the worker's offsets are untouched).
+"""The report of a running system: its page views, published recommendations and the
+outcomes of its experiment, read from its Kafka topics without a consumer group (so the
+worker's offsets are untouched), each up to the end offsets seen when its read starts.
 
 Page views are validated as the worker validates them; invalid ones (the worker
 dead-letters them) and repeats of an event id (at-least-once producers) are counted and
-left out. Recommendations are kept once per event id, as a reader should.
+left out. Recommendations and outcomes are kept once per event id, as a reader should
+(a worker that restarts publishes some of them again); outcomes that lack a field the
+estimates read are counted and left out.
 """
 
 from __future__ import annotations
@@ -49,6 +52,35 @@ def read_recommendations(config) -> list[Recommendation]:
     except LookupError:  # the topic was never created: no worker ran
         return []
     return list(recs.values())
+
+
+def read_outcomes(config) -> tuple[list[dict], dict]:
+    """Unique, valid outcomes of ``config.outcomes_topic`` in the order read, and counts
+    (``records`` read, ``repeated``, ``invalid``; ``missing`` when the topic does not
+    exist: no worker of this version ran)."""
+    from consumers.subscriber import read_topic
+    from stream.report.logged import is_outcome
+
+    outcomes: dict[str, dict] = {}
+    counts = collections.Counter()
+    try:
+        for value in read_topic(config.outcomes_topic, config=config):
+            counts["records"] += 1
+            try:
+                data = json.loads(value)
+            except (TypeError, ValueError):
+                data = None
+            if not is_outcome(data):
+                counts["invalid"] += 1
+            elif data["event_id"] in outcomes:
+                counts["repeated"] += 1
+            else:
+                outcomes[data["event_id"]] = data
+    except LookupError:
+        return [], {"records": 0, "repeated": 0, "invalid": 0, "missing": True}
+    return list(outcomes.values()), {"records": counts["records"],
+                                     "repeated": counts["repeated"],
+                                     "invalid": counts["invalid"], "missing": False}
 
 
 def published_summary(published: list[Recommendation], views: PageViews) -> dict:

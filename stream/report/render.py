@@ -13,6 +13,7 @@ from pathlib import Path
 
 from stream.report import plots
 from stream.report.impact import ALL_ESTIMATORS
+from stream.report.logged import LOGGED
 from stream.report.outcomes import LABELS, METRICS, PERCENT
 
 STYLE = """
@@ -42,7 +43,7 @@ def html_page(report: dict, figures: dict[str, str]) -> str:
     """The report as one HTML document (figures referenced by file name)."""
     sections = [_summary(report), _assumptions(report), _accuracy(report, figures),
                 _page_value(figures), _policy(report, figures), _impact(report, figures),
-                _published(report), _method()]
+                _published(report), _logged_experiment(report), _method()]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>PagePilot impact report</title>"
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
@@ -62,6 +63,7 @@ The policy learned on {parts['learning_sessions']:,} sessions; its impact is est
 next {parts['evaluation_sessions']:,} sessions ({parts['evaluation_page_views']:,} page views),
 which it never learned from.</p>
 <h2>Summary</h2>
+<p><b>Propensities</b>: {escape(report.get('propensities_note', 'estimated'))}.</p>
 <p><b>What visitors actually did</b> (evaluation sessions): {escape(baseline)}.</p>
 <p><b>Value per session</b>: {_verdict_text(report['verdicts']['value'])}</p>
 <p><b>Conversion rate</b>: {_verdict_text(report['verdicts']['conversion'])}</p>
@@ -208,7 +210,7 @@ def _impact(report: dict, figures: dict) -> str:
     weights = "".join(f"<tr><td>{w['rho']:g}</td><td>{w['ess']:.1%}</td>"
                       f"<td>{w['mean']:.2f}</td><td>{w['clipped']:.2%}</td></tr>"
                       for w in impact["weights"])
-    return f"""<h2>4. Estimated impact</h2>
+    return f"""<h2>4. Estimated impact (estimated propensities)</h2>
 <p>Each metric under the policy against the logged behaviour, for each probability rho that a
 visitor who goes on follows the recommendation. <b>Model-based</b>: the empirical Markov
 decision process of the evaluation sessions, solved exactly (the mean of infinitely many
@@ -259,6 +261,128 @@ candidates from: {sources}. On the {published['compared']:,} evaluation page vie
 its first recommendation was the frozen policy's in {agreement} of cases (the running system
 kept learning while the frozen policy did not). The "published" column of the policy table
 shows its most frequent first recommendation per cluster.</p>"""
+
+
+EXPERIMENT_METRICS = (("hit_rate", "hit rate", "pct"), ("followed_value", "followed value", "$"),
+                      ("value_per_session", "value per session", "$"),
+                      ("conversion", "conversion", "pct"))
+
+
+def _note(report: dict) -> str:
+    note = report.get("propensities_note") or "propensities estimated"
+    return note[:1].upper() + note[1:]
+
+
+def _logged_experiment(report: dict) -> str:
+    """The system's own experiment from its outcomes topic, with logged propensities; or
+    why there is none (only for a report of the topics)."""
+    section = report.get("logged_experiment")
+    if section is None:
+        if not report.get("propensities_note", "").startswith("no logged propensities (no "
+                                                                 "outcomes"):
+            return ""
+        return (f"<h2>6. Logged experiment</h2><p>{escape(_note(report))}: the outcomes "
+                f"topic holds no outcome of a served recommendation (no worker published "
+                f"one, or no session has ended yet). The impact above rests on estimated "
+                f"propensities only.</p>")
+    kind = ("logged propensities" if section["propensities"] == LOGGED
+            else "no off-policy estimate: A/B figures only")
+    control = section["control"]
+    counts = section.get("counts") or {}
+    read = (f" ({counts['records']:,} records read, {counts['repeated']:,} repeats and "
+            f"{counts['invalid']:,} invalid left out)" if counts else "")
+    header = "".join(f"<th>{label}</th>" for _key, label, _kind in EXPERIMENT_METRICS)
+    rows = []
+    for name in section["order"]:
+        arm = section["variants"][name]
+        eps = ", ".join(f"{e:g}" for e in section["epsilon"][name])
+        mark = " (control)" if name == control else ""
+        sessions = arm.get("value_per_session", {}).get("n", 0)
+        cells = "".join(f"<td>{_mean_text(arm.get(key), unit)}</td>"
+                        for key, _label, unit in EXPERIMENT_METRICS)
+        rows.append(f"<tr><td class=\"name\">{escape(name)}{mark}</td><td>{eps}</td>"
+                    f"<td>{sessions:,}</td><td>{arm['hit_rate']['n']:,}</td>{cells}</tr>")
+        diff = arm.get("vs_control")
+        if diff:
+            cells = "".join(_difference_cell(diff.get(key), unit)
+                            for key, _label, unit in EXPERIMENT_METRICS)
+            rows.append(f"<tr><td class=\"name\">{escape(name)} - {escape(control)}</td>"
+                        f"<td></td><td></td><td></td>{cells}</tr>")
+    served = (f"<table><caption>Served variants: means with 95% intervals, and each "
+              f"variant's difference to the control {escape(control)} "
+              f"({escape(section['control_from'])}; green: the difference's interval is "
+              f"above zero, red: below)</caption>"
+              f"<tr><th class=\"name\">variant</th><th>epsilon</th><th>sessions</th>"
+              f"<th>page views</th>{header}</tr>{''.join(rows)}</table>")
+    return f"""<h2>6. Logged experiment ({kind})</h2>
+<p>What the running system's own experiment measured: {section['outcomes']:,} outcomes of served
+recommendations (one per event id) from {escape(section['source'])}{read}, of
+{section['sessions']:,} sessions that had ended (a session's outcomes are published when it
+ends; page views of sessions still open are not here). Unlike the estimated impact above,
+these are all the sessions, learning and evaluation parts alike, as the worker served them.
+<b>Hit rate</b>: the next page was among the recommended; <b>followed value</b>: revenue in
+the rest of the session after a followed recommendation, per page view; <b>value per
+session</b> and <b>conversion</b> per session. Page views of one session are not
+independent, so the intervals of the per-page-view figures are somewhat too narrow.</p>
+{served}
+{_offpolicy_table(section)}"""
+
+
+def _offpolicy_table(section: dict) -> str:
+    if not section["offpolicy"]:
+        return ("<p class=\"note\">No off-policy estimate: no exploring variant (epsilon "
+                "above 0) logged another variant's list. An experiment with an exploring "
+                "variant and a second variant (or a shadow) gives them.</p>")
+    rows = []
+    for target, est in section["offpolicy"].items():
+        logged_by = ", ".join(f"{escape(name)} ({n:,})" for name, n in est["logged_by"].items())
+        served = est.get("served") or {}
+        for reward, label, unit, on_policy in (("hit", "hit rate", "pct", "hit_rate"),
+                                               ("value", "followed value", "$",
+                                                "followed_value")):
+            r = est.get(reward)
+            if r is None:
+                continue
+            cells = "".join(f"<td>{_mean_text(r[name], unit)}</td>"
+                            for name in ("ips", "snips", "dr"))
+            rows.append(
+                f"<tr><td class=\"name\">{escape(target)}</td><td class=\"name\">{label}</td>"
+                f"<td class=\"name\">{logged_by}</td><td>{est['support']:.1%}</td>"
+                f"<td>{r['ess']:,.0f} of {r['ips']['n']:,}</td><td>{_num(r['mean_weight'])}</td>"
+                f"{cells}<td>{_mean_text(served.get(on_policy), unit)}</td></tr>")
+    return f"""<table><caption>Off-policy estimates with the logged propensities: what each
+target variant's lists would have scored on the exploring variants' page views (IPS,
+self-normalised IPS, doubly robust with the worker's Markov and Q reward model), 95%
+intervals; the effective sample size of the weights among the page views; support: share of
+the target's items the logging variant can show (DR alone sees the others); served: the
+target's own figure where it was served too, to compare with.</caption>
+<tr><th class="name">target</th><th class="name">reward</th><th class="name">logged by (page
+views)</th><th>support</th><th>ESS</th><th>mean weight</th><th>IPS</th><th>SNIPS</th>
+<th>DR</th><th>served</th></tr>{''.join(rows)}</table>"""
+
+
+def _mean_text(m: dict | None, unit: str) -> str:
+    if not m or m.get("mean") is None:
+        return "-"
+    value = _unit(m["mean"], unit)
+    if m.get("low") is None:
+        return value
+    return f"{value} [{_unit(m['low'], unit)}, {_unit(m['high'], unit)}]"
+
+
+def _difference_cell(d: dict | None, unit: str) -> str:
+    if not d or d.get("mean") is None:
+        return "<td>-</td>"
+    signed = {key: _unit(d[key], unit, sign=True) for key in ("mean", "low", "high")}
+    css = ("sig-up" if d["low"] > 0 else "sig-down" if d["high"] < 0 else "")
+    return f"<td class=\"{css}\">{signed['mean']} [{signed['low']}, {signed['high']}]</td>"
+
+
+def _unit(x: float, unit: str, sign: bool = False) -> str:
+    plus = "+" if sign else ""
+    if unit == "pct":
+        return f"{100 * x:{plus}.2f}" + (" pts" if sign else "%")
+    return f"{x:{plus},.2f}" if sign else f"${x:,.2f}"
 
 
 def _method() -> str:

@@ -47,6 +47,7 @@ def test_bad_rows_of_a_file_are_reported_with_their_line_numbers(tmp_path):
     (["--holdout", "1.5"], "the held-out share of sessions must be in (0, 1)"),
     (["--rho", "0,0.2,1"], "rho must be in [0, 1)"),
     (["--plant", "home>cart"], "a planted path must join two browsing clusters"),
+    (["--control", "markov"], "--control applies to --from-topics"),
 ])
 def test_bad_options_are_errors_that_say_what_is_wrong(tmp_path, capsys, arguments, message):
     sample = tmp_path / "views.jsonl"
