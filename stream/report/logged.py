@@ -32,7 +32,7 @@ from __future__ import annotations
 import collections
 from typing import Iterable, Sequence
 
-from stream.core.estimates import Tally, figures
+from stream.core.estimates import Tally, figures, sessions_of
 
 LOGGED, ESTIMATED = "logged", "estimated"
 DEFAULT_CONTROL = "default"  # stream.core.experiments.DEFAULT_VARIANT
@@ -111,9 +111,10 @@ def logged_experiment(outcomes: Iterable[dict], control: str | None = None,
     tally, served = Tally(), collections.Counter()
     epsilons: dict[str, set] = collections.defaultdict(set)
     logging: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    sessions = set()
+    sessions, outcomes = set(), list(outcomes)
+    for session in sessions_of(outcomes):
+        tally.add_session(session)
     for outcome in outcomes:
-        tally.add(outcome)
         served[outcome["variant"]] += 1
         epsilons[outcome["variant"]].add(float(outcome["epsilon"]))
         if outcome["opens_session"]:

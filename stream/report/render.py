@@ -322,8 +322,8 @@ ends; page views of sessions still open are not here). Unlike the estimated impa
 these are all the sessions, learning and evaluation parts alike, as the worker served them.
 <b>Hit rate</b>: the next page was among the recommended; <b>followed value</b>: revenue in
 the rest of the session after a followed recommendation, per page view; <b>value per
-session</b> and <b>conversion</b> per session. Page views of one session are not
-independent, so the intervals of the per-page-view figures are somewhat too narrow.</p>
+session</b> and <b>conversion</b> per session. Page views of one session go together, so
+every interval is computed over sessions (clustered by session).</p>
 {served}
 {_offpolicy_table(section)}"""
 

@@ -2,7 +2,6 @@
 topics on a real broker, with and without a worker, and with a worker running an
 experiment (its outcomes topic: the Logged experiment section, logged propensities)."""
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -30,14 +29,6 @@ name = "markov"
 policy = "markov"
 share = 0.5
 """
-
-
-def isolated(run_settings, **changes):
-    """A run's settings with an outcomes topic of its own (the run fixture names every
-    other topic after the run)."""
-    config = run_settings(**changes)
-    return dataclasses.replace(
-        config, outcomes_topic=config.pageviews_topic.replace(".pageviews", ".outcomes"))
 
 
 def outcome_records(config) -> int:
@@ -87,7 +78,7 @@ def report_from_topics(config, out, headline: str | None = None) -> dict:
 
 
 def test_a_report_of_a_running_worker_compares_what_it_published(run_settings, tmp_path):
-    config = isolated(run_settings)
+    config = run_settings()
     admin.ensure_topics(config, config.topic_partitions())
     events = list(generate(1200, seed=11, plant=PlantedPath()))
     worker = WorkerProcess(config, tmp_path / "worker.log").start()
@@ -123,7 +114,7 @@ def test_a_report_of_a_running_worker_compares_what_it_published(run_settings, t
 
 
 def test_a_report_of_page_views_no_worker_has_seen_says_so(run_settings, tmp_path):
-    config = isolated(run_settings)
+    config = run_settings()
     admin.ensure_topics(config, config.topic_partitions())
     send(config, generate(400, seed=12))
     no_outcomes = "no logged propensities (no outcomes topic records): estimated"
@@ -141,7 +132,7 @@ def test_a_report_of_a_worker_running_an_experiment_uses_its_logged_propensities
         run_settings, tmp_path):
     experiment = tmp_path / "experiment.toml"
     experiment.write_text(EXPERIMENT)
-    config = isolated(run_settings, experiment=str(experiment))
+    config = run_settings(experiment=str(experiment))
     admin.ensure_topics(config, config.topic_partitions())
     events = list(generate(1200, seed=13))
     worker = WorkerProcess(config, tmp_path / "worker.log").start()
