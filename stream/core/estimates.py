@@ -204,10 +204,16 @@ def _estimate(m: dict, share: bool = False) -> dict:
 
 
 def _difference(m: dict, base: dict, share: bool = False) -> dict:
+    """``m - base`` with its interval, from the arms' pooled variance per session (the
+    two-sample test's: the arms are alike under the hypothesis of no difference, and an
+    arm that has not seen a rare event, a purchase, yet has no variance of its own)."""
     a, b = _estimate(m, share), _estimate(base, share)
     if a["se"] is None or b["se"] is None:
         return {"mean": None, "low": None, "high": None}
-    mean, se = a["mean"] - b["mean"], math.hypot(a["se"], b["se"])
+    ka, kb = a["sessions"], b["sessions"]
+    per_session = (a["se"] ** 2 * ka * (ka - 1) + b["se"] ** 2 * kb * (kb - 1)) / (ka + kb - 2)
+    mean = a["mean"] - b["mean"]
+    se = math.sqrt(per_session / a["sessions"] + per_session / b["sessions"])
     return {"mean": round(mean, 6), "low": round(mean - Z * se, 6),
             "high": round(mean + Z * se, 6)}
 

@@ -89,6 +89,7 @@ def test_experiment_lines_compare_the_variants_to_the_control_and_show_offpolicy
         # two successes and two failures added
         ["relevance", "20", "100", "0.400 [0.180, 0.620]", "0.00 [0.00, 0.00]",
          "0.000 [-0.111, 0.111]"],
+        # the arms' pooled variance (equal sizes: as Welch's)
         ["Δ to gain", "-0.200 [-0.512, +0.112]", "-5.00 [-11.74, +1.74]",
          "-0.100 [-0.286, +0.086]"]]
     assert len({line.index("]") for line in lines[1:6:4]}) == 1  # the columns are aligned
