@@ -44,9 +44,9 @@ def isolated_settings(kafka_bootstrap: str, directory, **changes) -> Settings:
     """Settings of a run of its own on ``kafka_bootstrap``, its state under ``directory``."""
     run_id = f"t{os.getpid()}-{int(time.time())}-{next(_runs)}"
     config = run_config(Settings.from_env(), run_id, str(directory / run_id))
-    return dataclasses.replace(config, bootstrap_servers=kafka_bootstrap,
-                               broker_session_timeout_s=10.0, web_port=_free_port(),
-                               **changes)
+    return dataclasses.replace(config, **{"bootstrap_servers": kafka_bootstrap,
+                                          "broker_session_timeout_s": 10.0,
+                                          "web_port": _free_port()} | changes)
 
 
 def _free_port() -> int:

@@ -168,22 +168,24 @@ def test_experiment_panel_compares_the_variants_to_the_control(browser_page, art
     rows = page.locator("#experiment-variants tbody tr")
     assert [r.get_attribute("data-variant") for r in rows.all()] == ["gain", "markov", "relevance"]
     gain, markov, relevance = (_row(page, "#experiment-variants", n) for n in range(3))
-    # total: gain's 20 early misses and 100 recent page views, 60 followed
-    assert gain[:6] == ["gain (control)", "20", "100", "0", "120", "0.500 [0.411, 0.589]"]
+    # total: gain's 20 early missed sessions and 100 recent ones, 60 followed (one page
+    # view each: the clustered interval is the binomial's, times sqrt(k / (k - 1)))
+    assert gain[:6] == ["gain (control)", "100", "100", "0", "120", "0.500 [0.410, 0.590]"]
     assert markov[1:] == ["1", "1", "0", "0", "–Δ –", "–Δ –", "–Δ –"]
-    assert relevance[5] == "0.400 [0.304, 0.496]Δ -0.100 [-0.231, +0.031]"  # not significant
-    assert relevance[7] == "0.000 [0.000, 0.000]Δ -0.100 [-0.231, +0.031]"
+    assert relevance[5] == "0.400 [0.303, 0.497]Δ -0.100 [-0.232, +0.032]"  # not significant
+    # no conversion: a share's error is at least a binomial's with 2 + 2 added
+    assert relevance[7] == "0.000 [-0.026, 0.026]Δ -0.017 [-0.058, +0.025]"
     assert page.locator("#experiment .delta.significant").count() == 0
     assert _row(page, "#experiment-offpolicy", 0) == [
-        "relevance", "100 %", "100", "1.200 [1.008, 1.392]", "0.600 [0.504, 0.696]",
-        "1.200 [1.008, 1.392]", "100"]
+        "relevance", "100 %", "100", "1.200 [1.007, 1.393]", "0.600 [0.503, 0.697]",
+        "1.200 [1.007, 1.393]", "100"]
 
     page.click('#experiment-part button[data-part="window"]')  # the last 600 s: recent only
     gain, _, relevance = (_row(page, "#experiment-variants", n) for n in range(3))
-    assert gain[4:6] == ["100", "0.600 [0.504, 0.696]"]
+    assert gain[4:6] == ["100", "0.600 [0.503, 0.697]"]
     significant = page.locator("#experiment .delta.significant")
     assert significant.count() == 1 and "down" in significant.get_attribute("class")
-    assert relevance[5] == "0.400 [0.304, 0.496]Δ -0.200 [-0.336, -0.064] ▼"
+    assert relevance[5] == "0.400 [0.303, 0.497]Δ -0.200 [-0.336, -0.064] ▼"
     page.locator("#experiment").screenshot(path=str(artifacts_dir / "dashboard-ab-test.png"))
     assert errors == []
 
@@ -192,15 +194,15 @@ def _ab_test_metrics() -> dict:
     clock = _Clock()
     metrics = WorkerMetrics("w1", clock=clock, control="gain", window_s=600.0)
     for _ in range(20):  # long ago: out of the window
-        metrics.outcome(_outcome("gain", followed=False, opens=False))
+        metrics.session_ended([_outcome("gain", followed=False, opens=True)])
     clock.now = 1000.0
     logged = {"relevance": [{"cluster": "bags", "logging_propensity": 0.5}]}
     for variant, followed_of_100, epsilon in (("gain", 60, 0.5), ("relevance", 40, 0.0)):
-        for n in range(100):  # 20 sessions of 5 page views; 2 of gain's sessions buy for 50
-            _served(metrics, variant, f"{variant}-{n // 5}", n % 5 + 1)
-            metrics.outcome(_outcome(variant, n < followed_of_100, n % 5 == 0,
-                                     50.0 if variant == "gain" and n in (0, 5) else 0.0,
-                                     epsilon, logged if epsilon else None))
+        for n in range(100):  # 100 sessions of one page view; 2 of gain's buy for 50
+            _served(metrics, variant, f"{variant}-{n}", 1)
+            metrics.session_ended([_outcome(variant, n < followed_of_100, True,
+                                            50.0 if variant == "gain" and n in (0, 5) else 0.0,
+                                            epsilon, logged if epsilon else None)])
     _served(metrics, "markov", "m", 1)
     return merge([metrics.snapshot()], now=clock.now) | {
         "values": {"mean_q": 0.0, "mean_page_value": 0.0, "clusters_visited": 0}}
