@@ -184,7 +184,7 @@ def _estimate(m: dict, share: bool = False) -> dict:
     ``n`` is the page views (or sessions) it is the mean of, ``sessions`` their sessions.
     A ``share`` (a mean of 0/1) has at least the standard error of a binomial with two
     successes and two failures added (Agresti and Caffo 2000), so an arm that has seen no
-    conversion yet is not certain of a rate of 0."""
+    conversion yet is not certain of a rate of 0, and its interval is cut to [0, 1]."""
     k, x = m["k"], m["x"]
     n = int(x) if float(x).is_integer() else round(x, 6)  # SNIPS: the sum of the weights
     if not k or x <= 0:
@@ -196,11 +196,13 @@ def _estimate(m: dict, share: bool = False) -> dict:
                 "low": None, "high": None}
     spread = max(m["yy"] - 2 * ratio * m["xy"] + ratio * ratio * m["xx"], 0.0)
     se = math.sqrt(spread * k / (k - 1)) / x
-    if share:
+    low, high = ratio - Z * se, ratio + Z * se
+    if share:  # and its interval stays within [0, 1]
         adjusted = (m["y"] + 2) / (x + 4)
         se = max(se, math.sqrt(adjusted * (1 - adjusted) / (x + 4)))
+        low, high = max(0.0, ratio - Z * se), min(1.0, ratio + Z * se)
     return {"n": n, "sessions": k, "mean": round(ratio, 6), "se": round(se, 6),
-            "low": round(ratio - Z * se, 6), "high": round(ratio + Z * se, 6)}
+            "low": round(low, 6), "high": round(high, 6)}
 
 
 def _difference(m: dict, base: dict, share: bool = False) -> dict:

@@ -82,13 +82,13 @@ def test_experiment_lines_compare_the_variants_to_the_control_and_show_offpolicy
         # interval is the sessions' (0.6 +- 1.96 sqrt(0.24 / 20 * 20 / 19)), not the page
         # views'; 2 of 20 sessions bought for 50: 5 +- 1.96 sqrt(225 / 19) a session
         ["gain (control)", "20", "100", "0.600 [0.380, 0.820]", "5.00 [-1.74, 11.74]",
-         "0.100 [-0.049, 0.249]"],
+         "0.100 [0.000, 0.249]"],
         ["markov", "1", "0", "-", "-", "-"],  # served, nothing known yet
         ["Δ to gain", "-", "-", "-"],
         # no conversion among 20 sessions: a share's error is at least a binomial's with
         # two successes and two failures added
         ["relevance", "20", "100", "0.400 [0.180, 0.620]", "0.00 [0.00, 0.00]",
-         "0.000 [-0.111, 0.111]"],
+         "0.000 [0.000, 0.111]"],
         # the arms' pooled variance (equal sizes: as Welch's)
         ["Δ to gain", "-0.200 [-0.512, +0.112]", "-5.00 [-11.74, +1.74]",
          "-0.100 [-0.286, +0.086]"]]

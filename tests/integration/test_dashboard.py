@@ -174,7 +174,7 @@ def test_experiment_panel_compares_the_variants_to_the_control(browser_page, art
     assert markov[1:] == ["1", "1", "0", "0", "–Δ –", "–Δ –", "–Δ –"]
     assert relevance[5] == "0.400 [0.303, 0.497]Δ -0.100 [-0.232, +0.032]"  # not significant
     # no conversion: a share's error is at least a binomial's with 2 + 2 added
-    assert relevance[7] == "0.000 [-0.026, 0.026]Δ -0.017 [-0.058, +0.025]"
+    assert relevance[7] == "0.000 [0.000, 0.026]Δ -0.017 [-0.058, +0.025]"
     assert page.locator("#experiment .delta.significant").count() == 0
     assert _row(page, "#experiment-offpolicy", 0) == [
         "relevance", "100 %", "100", "1.200 [1.007, 1.393]", "0.600 [0.503, 0.697]",
