@@ -48,7 +48,7 @@ class Settings:
     outcomes_topic: str = dataclasses.field(
         default="outcomes", metadata={"env": "PAGEPILOT_OUTCOMES_TOPIC",
                                       "doc": "what followed each served recommendation, "
-                                             "published at its session's end (key: event id)"})
+                                             "one message per ended session (key: session id)"})
     dead_letter_topic: str = dataclasses.field(
         default="pageviews.dlq", metadata={"env": "PAGEPILOT_DEAD_LETTER_TOPIC",
                                            "doc": "rejected input, raw bytes and reason"})

@@ -55,27 +55,29 @@ def read_recommendations(config) -> list[Recommendation]:
 
 
 def read_outcomes(config) -> tuple[list[dict], dict]:
-    """Unique, valid outcomes of ``config.outcomes_topic`` in the order read, and counts
-    (``records`` read, ``repeated``, ``invalid``; ``missing`` when the topic does not
-    exist: no worker of this version ran)."""
+    """Unique, valid outcomes of ``config.outcomes_topic`` (one message per ended session)
+    in the order read, and counts (``records``: outcomes read, ``repeated``, ``invalid``;
+    ``missing`` when the topic does not exist: no worker of this version ran)."""
     from consumers.subscriber import read_topic
+    from stream.core.outcomes import message_outcomes
     from stream.report.logged import is_outcome
 
     outcomes: dict[str, dict] = {}
     counts = collections.Counter()
     try:
         for value in read_topic(config.outcomes_topic, config=config):
-            counts["records"] += 1
             try:
-                data = json.loads(value)
+                records = message_outcomes(json.loads(value))
             except (TypeError, ValueError):
-                data = None
-            if not is_outcome(data):
-                counts["invalid"] += 1
-            elif data["event_id"] in outcomes:
-                counts["repeated"] += 1
-            else:
-                outcomes[data["event_id"]] = data
+                records = [None]  # one unreadable message
+            for data in records:
+                counts["records"] += 1
+                if not is_outcome(data):
+                    counts["invalid"] += 1
+                elif data["event_id"] in outcomes:
+                    counts["repeated"] += 1
+                else:
+                    outcomes[data["event_id"]] = data
     except LookupError:
         return [], {"records": 0, "repeated": 0, "invalid": 0, "missing": True}
     return list(outcomes.values()), {"records": counts["records"],

@@ -29,7 +29,7 @@ from kafka.partitioner.default import murmur2
 from stream.config import settings
 from stream.core.learning.cluster import ClusterLearner
 from stream.core.models import DeadLetter, PageView, Step
-from stream.core.outcomes import outcome_draft
+from stream.core.outcomes import outcome_draft, session_message
 from stream.core.policy import POLICY_NAMES, recommend_under
 from stream.core.shard import Shard
 from stream.core.validation import InvalidEvent, parse_pageview
@@ -162,8 +162,8 @@ async def _answer(shard: Shard, message) -> None:
         await _produce(_recommendations, message.key, _json(data))
         for outcomes in ended:
             metrics.session_ended(outcomes)
-            for outcome in outcomes:
-                await _produce(_outcomes, outcome["event_id"].encode(), _json(outcome))
+            await _produce(_outcomes, outcomes[0]["session_id"].encode(),
+                           _json(session_message(outcomes)))
     except InvalidEvent as exc:
         shard.skip(message.offset)
         await _dead_letter(message, str(exc))

@@ -8,11 +8,11 @@ import urllib.request
 
 import pytest
 
-from consumers.subscriber import read_topic
 from consumers.tally import Tally
 from producers.generator import PlantedPath, generate
 from stream.core import estimates
 from stream.kafka import admin
+from stream.report.from_kafka import read_outcomes
 from stream.tools.processes import WorkerProcess, wait_until_idle
 
 from tests.conftest import isolated_settings
@@ -60,14 +60,12 @@ def experiment_run(tmp_path_factory, kafka_bootstrap):
         send(config, events)
         assert tally.wait_for(len(events), timeout_s=600), worker.log_tail()
         wait_until_idle(config)
-        outcomes = {}
-        for value in read_topic(config.outcomes_topic, config=config):
-            outcome = json.loads(value)
-            outcomes.setdefault(outcome["event_id"], outcome)
+        outcomes, counts = read_outcomes(config)  # unique by event id
+        assert counts["repeated"] == counts["invalid"] == 0
         live = _metrics(config)
         while live["counters"]["outcomes"] < len(outcomes):  # the next snapshot
             live = _metrics(config)
-        yield {"outcomes": list(outcomes.values()), "live": live["experiment"],
+        yield {"outcomes": outcomes, "live": live["experiment"],
                "views": len(events), "log": worker.log_tail}
     finally:
         tally.stop()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from kafka.errors import KafkaTimeoutError
 
+from stream.core.outcomes import session_message
 from stream.report import from_kafka
 from stream.report.logged import (NO_OFFPOLICY, NO_OUTCOMES, NO_TOPICS, choose_control,
                                   headline, is_outcome, logged_experiment, propensities_note)
@@ -137,8 +138,10 @@ def test_the_reader_keeps_one_outcome_per_event_id_and_leaves_out_bad_records(mo
     outcomes = synthetic_outcomes(6)
     broken = dict(outcomes[0], event_id="broken")
     del broken["counterfactuals"]
-    values = [json.dumps(o).encode() for o in outcomes + outcomes[:2]]  # at-least-once
-    values += [b"not json", json.dumps(broken).encode(), json.dumps([1]).encode()]
+    def message(*records):  # the outcomes topic holds one message per ended session
+        return json.dumps(session_message(list(records))).encode()
+    values = [message(o) for o in outcomes] + [message(*outcomes[:2])]  # at-least-once
+    values += [b"not json", message(broken), json.dumps([1]).encode()]
     import consumers.subscriber
     monkeypatch.setattr(consumers.subscriber, "read_topic", lambda topic, config: iter(values))
     read, counts = from_kafka.read_outcomes(type("Config", (), {"outcomes_topic": "o"})())
