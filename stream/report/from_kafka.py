@@ -56,8 +56,9 @@ def read_recommendations(config) -> list[Recommendation]:
 
 def read_outcomes(config) -> tuple[list[dict], dict]:
     """Unique, valid outcomes of ``config.outcomes_topic`` (one message per ended session)
-    in the order read, and counts (``records``: outcomes read, ``repeated``, ``invalid``;
-    ``missing`` when the topic does not exist: no worker of this version ran)."""
+    in the order read, and counts (``messages`` and ``records`` (outcomes) read,
+    ``repeated``, ``invalid``; ``missing`` when the topic does not exist: no worker of this
+    version ran)."""
     from consumers.subscriber import read_topic
     from stream.core.outcomes import message_outcomes
     from stream.report.logged import is_outcome
@@ -66,6 +67,7 @@ def read_outcomes(config) -> tuple[list[dict], dict]:
     counts = collections.Counter()
     try:
         for value in read_topic(config.outcomes_topic, config=config):
+            counts["messages"] += 1
             try:
                 records = message_outcomes(json.loads(value))
             except (TypeError, ValueError):
@@ -79,8 +81,9 @@ def read_outcomes(config) -> tuple[list[dict], dict]:
                 else:
                     outcomes[data["event_id"]] = data
     except LookupError:
-        return [], {"records": 0, "repeated": 0, "invalid": 0, "missing": True}
-    return list(outcomes.values()), {"records": counts["records"],
+        return [], {"messages": 0, "records": 0, "repeated": 0, "invalid": 0, "missing": True}
+    return list(outcomes.values()), {"messages": counts["messages"],
+                                     "records": counts["records"],
                                      "repeated": counts["repeated"],
                                      "invalid": counts["invalid"], "missing": False}
 

@@ -32,7 +32,7 @@ share = 0.5
 
 
 def outcome_records(config) -> int:
-    """Records in the outcomes topic now (end offsets; no read)."""
+    """Messages in the outcomes topic now (end offsets; no read)."""
     consumer = KafkaConsumer(**config.kafka_options(), enable_auto_commit=False, group_id=None)
     try:
         partitions = [TopicPartition(config.outcomes_topic, p)
@@ -43,7 +43,7 @@ def outcome_records(config) -> int:
 
 
 def wait_for_outcomes(config, settle_s: float = 3.0, timeout_s: float = 60.0) -> int:
-    """The outcomes topic's record count once it has stopped growing for ``settle_s``
+    """The outcomes topic's message count once it has stopped growing for ``settle_s``
     (outcomes go out after the recommendation of the page view that ends their session)."""
     deadline, last, since = time.monotonic() + timeout_s, -1, time.monotonic()
     while time.monotonic() < deadline:
@@ -153,7 +153,7 @@ def test_a_report_of_a_worker_running_an_experiment_uses_its_logged_propensities
     print(json.dumps(section, indent=1))  # the figures of this run, shown with pytest -s
     # generated sessions spread over 17 hours of event time: most end (30 minutes quiet)
     # before the last sweep, and those are the outcomes
-    assert section["counts"]["records"] == published
+    assert section["counts"]["messages"] == published  # every message read (one a session)
     assert 0.8 * len(events) < section["outcomes"] <= len(events)
     assert 0.8 * 1200 < section["sessions"] <= 1200
     assert section["control"] == "default" and section["order"] == ["default", "markov"]

@@ -146,14 +146,15 @@ def test_the_reader_keeps_one_outcome_per_event_id_and_leaves_out_bad_records(mo
     monkeypatch.setattr(consumers.subscriber, "read_topic", lambda topic, config: iter(values))
     read, counts = from_kafka.read_outcomes(type("Config", (), {"outcomes_topic": "o"})())
     assert [o["event_id"] for o in read] == [o["event_id"] for o in outcomes]
-    assert counts == {"records": 11, "repeated": 2, "invalid": 3, "missing": False}
+    assert counts == {"messages": 10, "records": 11, "repeated": 2, "invalid": 3,
+                      "missing": False}
 
     def missing(topic, config):
         raise LookupError(f"topic {topic!r} does not exist")
         yield  # a generator, as read_topic is
     monkeypatch.setattr(consumers.subscriber, "read_topic", missing)
     assert from_kafka.read_outcomes(type("Config", (), {"outcomes_topic": "o"})()) == (
-        [], {"records": 0, "repeated": 0, "invalid": 0, "missing": True})
+        [], {"messages": 0, "records": 0, "repeated": 0, "invalid": 0, "missing": True})
 
     def unreachable(topic, config):  # a broker that does not answer is an error, not "none"
         raise KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:1")
