@@ -6,6 +6,7 @@ from rich.console import Console
 
 from consumers.watch import experiment_lines, render
 from stream.worker.metrics import WorkerMetrics, merge
+from tests.experiment_records import outcome, served
 
 
 def test_frame_shows_flow_accuracy_lag_clusters_and_recent_recommendations():
@@ -35,19 +36,6 @@ def test_frame_shows_flow_accuracy_lag_clusters_and_recent_recommendations():
     assert "cart (0.25)" in text
 
 
-def _outcome(variant, followed, opens, revenue=0.0, epsilon=0.0, counterfactuals=None):
-    return {"variant": variant, "epsilon": epsilon, "next": "bags" if followed else "home",
-            "items": [{"cluster": "bags", "propensity": 0.5 if epsilon else 1.0}],
-            "followed": followed, "revenue_after": revenue, "opens_session": opens,
-            "session_revenue": revenue, "counterfactuals": counterfactuals or {},
-            "expected": {}}
-
-
-def _served(metrics, variant, session_id, sequence):
-    metrics.recommended({"session_id": session_id, "event_id": f"{session_id}-{sequence}",
-                         "sequence": sequence, "variant": variant, "explored": False,
-                         "cluster": "home", "cold": False, "fallback": None, "items": [],
-                         "ingest_time": 0, "publish_time": 1})
 
 
 def _ab_test() -> dict:
@@ -58,14 +46,14 @@ def _ab_test() -> dict:
     for variant, followed_of_100, epsilon in (("gain", 60, 0.5), ("relevance", 40, 0.0)):
         session = []
         for n in range(100):  # 20 sessions of 5 page views; 2 of gain's sessions buy for 50
-            _served(metrics, variant, f"{variant}-{n // 5}", n % 5 + 1)
-            session.append(_outcome(variant, n < followed_of_100, n % 5 == 0,
+            served(metrics, variant, f"{variant}-{n // 5}", n % 5 + 1)
+            session.append(outcome(variant, n < followed_of_100, n % 5 == 0,
                                     50.0 if variant == "gain" and n < 10 else 0.0,
                                     epsilon, logged if epsilon else None))
             if len(session) == 5:
                 metrics.session_ended(session)
                 session = []
-    _served(metrics, "markov", "m", 1)  # its session has not ended: no outcome
+    served(metrics, "markov", "m", 1)  # its session has not ended: no outcome
     return merge([metrics.snapshot()], now=1000.0)
 
 
@@ -102,7 +90,7 @@ def test_experiment_lines_compare_the_variants_to_the_control_and_show_offpolicy
     assert "* where its interval excludes 0" in lines[-1]
 
 
-def test_experiment_lines_without_counters_count_the_sessions_with_an_outcome():
+def test_experiment_lines_without_counters_count_the_sessions_with_anoutcome():
     """As ``pagepilot evaluate --experiment`` calls it: every session ended."""
     experiment = _ab_test()["experiment"]
     lines = experiment_lines({"control": "gain", "total": experiment["total"]})
@@ -114,8 +102,8 @@ def test_experiment_lines_without_counters_count_the_sessions_with_an_outcome():
 def test_experiment_lines_of_the_default_policy_alone_show_its_figures():
     metrics = WorkerMetrics("w1", clock=lambda: 1000.0, control="default")
     for n in range(4):
-        _served(metrics, "default", "s", n + 1)
-    metrics.session_ended([_outcome("default", n != 1, opens=n == 0) for n in range(4)])
+        served(metrics, "default", "s", n + 1)
+    metrics.session_ended([outcome("default", n != 1, opens=n == 0) for n in range(4)])
     merged = merge([metrics.snapshot()], now=1000.0)
     lines = experiment_lines(merged["experiment"], merged["variants"])
     # 3 of 4 followed; one session: its mean, no interval yet

@@ -22,6 +22,7 @@ from stream.core.clusters import PageClusterer
 from stream.kafka import admin
 from stream.tools.processes import WorkerProcess
 from stream.worker.metrics import WorkerMetrics, merge
+from tests.experiment_records import outcome, served
 
 pytestmark = pytest.mark.integration
 
@@ -194,16 +195,16 @@ def _ab_test_metrics() -> dict:
     clock = _Clock()
     metrics = WorkerMetrics("w1", clock=clock, control="gain", window_s=600.0)
     for _ in range(20):  # long ago: out of the window
-        metrics.session_ended([_outcome("gain", followed=False, opens=True)])
+        metrics.session_ended([outcome("gain", followed=False, opens=True)])
     clock.now = 1000.0
     logged = {"relevance": [{"cluster": "bags", "logging_propensity": 0.5}]}
     for variant, followed_of_100, epsilon in (("gain", 60, 0.5), ("relevance", 40, 0.0)):
         for n in range(100):  # 100 sessions of one page view; 2 of gain's buy for 50
-            _served(metrics, variant, f"{variant}-{n}", 1)
-            metrics.session_ended([_outcome(variant, n < followed_of_100, True,
+            served(metrics, variant, f"{variant}-{n}", 1)
+            metrics.session_ended([outcome(variant, n < followed_of_100, True,
                                             50.0 if variant == "gain" and n in (0, 5) else 0.0,
                                             epsilon, logged if epsilon else None)])
-    _served(metrics, "markov", "m", 1)
+    served(metrics, "markov", "m", 1)
     return merge([metrics.snapshot()], now=clock.now) | {
         "values": {"mean_q": 0.0, "mean_page_value": 0.0, "clusters_visited": 0}}
 
@@ -215,19 +216,6 @@ class _Clock:
         return self.now
 
 
-def _served(metrics, variant, session_id, sequence):
-    metrics.recommended({"session_id": session_id, "event_id": f"{session_id}-{sequence}",
-                         "sequence": sequence, "variant": variant, "explored": False,
-                         "cluster": "home", "cold": False, "fallback": None, "items": [],
-                         "ingest_time": 0, "publish_time": 1})
-
-
-def _outcome(variant, followed, opens, revenue=0.0, epsilon=0.0, counterfactuals=None):
-    return {"variant": variant, "epsilon": epsilon, "next": "bags" if followed else "home",
-            "items": [{"cluster": "bags", "propensity": 0.5 if epsilon else 1.0}],
-            "followed": followed, "revenue_after": revenue, "opens_session": opens,
-            "session_revenue": revenue, "counterfactuals": counterfactuals or {},
-            "expected": {}}
 
 
 def _row(page, table: str, index: int) -> list[str]:
