@@ -88,21 +88,29 @@ def rank(proba: dict[str, float], row: ClusterRow, values: Mapping[str, ClusterV
          config: LearningConfig, policy: str = "gain") -> list[dict]:
     """Score the candidates and keep the best ``top_k``: each a
     :class:`~stream.core.models.RecommendedPage` as plain JSON values."""
-    return _ranked(proba, row, values, config, policy)[:config.top_k]
+    scores, ranked = _ranked(proba, row, config, policy)
+    return [_item(c, scores, proba, row, values) for c in ranked[:config.top_k]]
 
 
-def _ranked(proba: dict[str, float], row: ClusterRow, values: Mapping[str, ClusterValue],
-            config: LearningConfig, policy: str) -> list[dict]:
-    """Every candidate, scored, best first (``gain``: expected gain; otherwise the
-    probability of the candidates' source)."""
-    q = {c: row.q.q(c) for c in proba}  # 0.0 for a move never made from here
+def _ranked(proba: dict[str, float], row: ClusterRow, config: LearningConfig, policy: str
+            ) -> tuple[dict[str, float], list[str]]:
+    """Every candidate's score (``gain``: expected gain; otherwise the probability of the
+    candidates' source), rounded as published, and the candidates best first."""
     scores = (expected_gains(proba, row, config.cold_start_min) if policy == "gain"
               else proba)
-    ranked = sorted(proba, key=lambda c: (-round(scores[c], 6), -round(proba[c], 6), c))
-    none = ClusterValue()
-    return [{"cluster": c, "score": round(scores[c], 6), "probability": round(proba[c], 6),
-             "q": round(q[c], 6), "page_value": round(values.get(c, none).page_value, 6)}
-            for c in ranked]
+    scores = {c: round(s, 6) for c, s in scores.items()}
+    rounded = {c: round(p, 6) for c, p in proba.items()}
+    return scores, sorted(proba, key=lambda c: (-scores[c], -rounded[c], c))
+
+
+def _item(cluster: str, scores: dict[str, float], proba: dict[str, float], row: ClusterRow,
+          values: Mapping[str, ClusterValue]) -> dict:
+    """One shown candidate with the numbers behind it (a Q of 0.0 for a move never made
+    from here)."""
+    value = values.get(cluster)
+    return {"cluster": cluster, "score": scores[cluster],
+            "probability": round(proba[cluster], 6), "q": round(row.q.q(cluster), 6),
+            "page_value": round(value.page_value, 6) if value is not None else 0.0}
 
 
 def expected_gains(proba: dict[str, float], row: ClusterRow, trust_visits: int
@@ -142,15 +150,15 @@ def recommend(row: ClusterRow, model: NextPageModel, features: dict, current: st
         sources[source] = candidates(row, model, features, current, values, config,
                                      variant.policy)
     proba, fallback, version = sources[source]
-    scored = {item["cluster"]: item for item in
-              _ranked(proba, row, values, config, variant.policy)}
-    shown, explored, propensity, slot = explore(list(scored), list(proba), config.top_k,
+    scores, ranked = _ranked(proba, row, config, variant.policy)
+    shown, explored, propensity, slot = explore(ranked, list(proba), config.top_k,
                                                 variant.epsilon, *ids, variant.name)
-    items = [scored[c] | {"propensity": round(p, 6), "slot_propensity": round(sp, 6)}
+    items = [_item(c, scores, proba, row, values)
+             | {"propensity": round(p, 6), "slot_propensity": round(sp, 6)}
              for c, p, sp in zip(shown, propensity, slot)]
     k = min(config.top_k, len(proba))
-    return Recommended(items, fallback, version, explored, tuple(proba),
-                       tuple(list(scored)[:k]), variant.epsilon)
+    return Recommended(items, fallback, version, explored, tuple(proba), tuple(ranked[:k]),
+                       variant.epsilon)
 
 
 def recommend_under(experiment: Experiment, row: ClusterRow, model: NextPageModel,

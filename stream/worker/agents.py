@@ -212,8 +212,11 @@ def _check_sent(future) -> None:
         asyncio.ensure_future(app.crash(future.exception()))
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
 def _json(data: dict) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()
+    return _encode(data).encode()
 
 
 def _recommend(step: Step, shard: Shard) -> tuple[dict, dict]:
